@@ -1,0 +1,51 @@
+# Everything a fresh machine needs goes through these targets.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+MVN := mvn -q -B -f engine/pom.xml
+ENGINE_SOURCES := engine/pom.xml $(shell find engine/src -type f 2>/dev/null)
+OPERATON_JAR := engine/target/operaton/test-engine.jar
+CAMUNDA_JAR := engine/target/camunda/test-engine.jar
+
+.PHONY: install engines lint format test test-operaton test-contract-camunda run clean
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+$(OPERATON_JAR): $(ENGINE_SOURCES)
+	$(MVN) package -DskipTests
+
+$(CAMUNDA_JAR): $(ENGINE_SOURCES)
+	$(MVN) -Pcamunda package -DskipTests
+
+engines: $(OPERATON_JAR) $(CAMUNDA_JAR)
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(INSTALLED)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# the whole suite against Operaton, then the engine contract against Camunda 7.24
+test: lint test-operaton test-contract-camunda
+
+test-operaton: $(INSTALLED) $(OPERATON_JAR)
+	ENGINE_FLAVOR=operaton $(BIN)/pytest
+
+test-contract-camunda: $(INSTALLED) $(CAMUNDA_JAR)
+	ENGINE_FLAVOR=camunda $(BIN)/pytest -m contract
+
+run: $(INSTALLED) $(OPERATON_JAR)
+	$(BIN)/python -m devenv.run
+
+clean:
+	rm -rf $(VENV) engine/target .run

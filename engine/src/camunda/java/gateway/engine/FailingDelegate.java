@@ -1,0 +1,15 @@
+package gateway.engine;
+
+import org.camunda.bpm.engine.delegate.DelegateExecution;
+import org.camunda.bpm.engine.delegate.JavaDelegate;
+
+/** Service task of process "gateway-failing": always throws (Camunda flavour). */
+public class FailingDelegate implements JavaDelegate {
+
+  public static final String MESSAGE = "gateway-failing: deliberate failure in FailingDelegate";
+
+  @Override
+  public void execute(DelegateExecution execution) {
+    throw new RuntimeException(MESSAGE);
+  }
+}

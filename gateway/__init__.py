@@ -1,0 +1,1 @@
+"""Idempotent start gateway for Camunda 7 compatible engines."""

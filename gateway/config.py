@@ -1,0 +1,183 @@
+"""Read the gateway's settings from the environment, once."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from gateway.errors import ConfigError
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Every setting of the gateway, validated."""
+
+    database_url: str | None = None
+    engine_url: str = "http://127.0.0.1:8080/engine-rest"
+    engine_timeout: float = 30.0
+    engine_connect_timeout: float = 5.0
+    lease: float = 60.0
+    inflight_wait: float = 5.0
+    require_business_key: bool = True
+    pass_through: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_format: str = "text"
+    log_level: str = "INFO"
+    base_path: str = "/engine-rest"
+    workers: int = 2
+    threads: int = 16
+    worker_class: str = "gthread"
+    db_pool_size: int = 16
+    db_pool_timeout: float = 2.0
+    max_body_bytes: int = 1024 * 1024
+
+    @property
+    def engine_base(self) -> str:
+        """Return the engine URL without a trailing slash."""
+        return self.engine_url.rstrip("/")
+
+    def require_database_url(self) -> str:
+        """Return the database URL, or fail if it is not configured."""
+        if not self.database_url:
+            raise ConfigError("GATEWAY_DATABASE_URL is not set")
+        return self.database_url
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from ``environ`` (the process environment by default)."""
+    env = os.environ if environ is None else environ
+    reader = _Reader(env)
+
+    engine_timeout = reader.positive_float("GATEWAY_ENGINE_TIMEOUT", 30.0)
+    threads = reader.positive_int("GATEWAY_THREADS", 16)
+    settings = Settings(
+        database_url=env.get("GATEWAY_DATABASE_URL") or None,
+        engine_url=reader.url("GATEWAY_ENGINE_URL", Settings.engine_url),
+        engine_timeout=engine_timeout,
+        engine_connect_timeout=reader.positive_float(
+            "GATEWAY_ENGINE_CONNECT_TIMEOUT", min(5.0, engine_timeout)
+        ),
+        lease=reader.positive_float("GATEWAY_LEASE", engine_timeout + 30.0),
+        inflight_wait=reader.non_negative_float("GATEWAY_INFLIGHT_WAIT", 5.0),
+        require_business_key=reader.boolean("GATEWAY_REQUIRE_BUSINESS_KEY", True),
+        pass_through=reader.boolean("GATEWAY_PASS_THROUGH", True),
+        host=env.get("GATEWAY_HOST", "127.0.0.1"),
+        port=reader.port("GATEWAY_PORT", 8000),
+        log_format=reader.choice("GATEWAY_LOG_FORMAT", "text", ("json", "text")),
+        log_level=reader.choice(
+            "GATEWAY_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")
+        ),
+        base_path=reader.base_path("GATEWAY_BASE_PATH", "/engine-rest"),
+        workers=reader.positive_int("GATEWAY_WORKERS", 2),
+        threads=threads,
+        worker_class=env.get("GATEWAY_WORKER_CLASS", "gthread"),
+        db_pool_size=reader.positive_int("GATEWAY_DB_POOL_SIZE", threads),
+        db_pool_timeout=reader.positive_float("GATEWAY_DB_POOL_TIMEOUT", 2.0),
+        max_body_bytes=reader.positive_int("GATEWAY_MAX_BODY_BYTES", 1024 * 1024),
+    )
+    _check_lease(settings)
+    return settings
+
+
+def _check_lease(settings: Settings) -> None:
+    # a lease shorter than the engine timeout would let a second request take
+    # over a start that the first one is still waiting for
+    if settings.lease <= settings.engine_timeout:
+        raise ConfigError(
+            f"GATEWAY_LEASE must be longer than GATEWAY_ENGINE_TIMEOUT "
+            f"({settings.engine_timeout:g}s), got {settings.lease:g}s"
+        )
+
+
+class _Reader:
+    """Parse typed values out of an environment, naming the variable on error."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def _raw(self, name: str) -> str | None:
+        value = self.env.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def positive_float(self, name: str, default: float) -> float:
+        value = self.non_negative_float(name, default)
+        if value <= 0:
+            raise ConfigError(f"{name} must be greater than 0, got {value:g}")
+        return value
+
+    def non_negative_float(self, name: str, default: float) -> float:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(
+                f"{name} must be a number of seconds, got {raw!r}"
+            ) from None
+        if value < 0 or not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number >= 0, got {raw!r}")
+        return value
+
+    def positive_int(self, name: str, default: int) -> int:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        if value <= 0:
+            raise ConfigError(f"{name} must be greater than 0, got {value}")
+        return value
+
+    def port(self, name: str, default: int) -> int:
+        value = self.positive_int(name, default)
+        if value > 65535:
+            raise ConfigError(f"{name} must be a TCP port (1-65535), got {value}")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        for choice in choices:
+            if raw.lower() == choice.lower():
+                return choice
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+
+    def url(self, name: str, default: str) -> str:
+        raw = self._raw(name) or default
+        parts = urlsplit(raw)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{name} must be an http or https URL, got {raw!r}")
+        if parts.query or parts.fragment:
+            raise ConfigError(f"{name} must not have a query or fragment, got {raw!r}")
+        return raw.rstrip("/")
+
+    def base_path(self, name: str, default: str) -> str:
+        raw = self._raw(name) or default
+        if not raw.startswith("/") or "//" in raw or "?" in raw:
+            raise ConfigError(
+                f"{name} must be an absolute path like /engine-rest, got {raw!r}"
+            )
+        return raw.rstrip("/") or "/"

@@ -1,0 +1,51 @@
+"""Gunicorn settings and hooks, taken from the gateway's environment settings."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gateway.config import load_settings
+from gateway.logs import configure_logging
+
+_settings = load_settings()
+
+bind = f"{_settings.host}:{_settings.port}"
+workers = _settings.workers
+threads = _settings.threads
+worker_class = _settings.worker_class
+# a start may wait for the engine for the whole engine timeout, plus the time it
+# takes to look the outcome up afterwards
+timeout = int(_settings.engine_timeout * 2 + 30)
+graceful_timeout = 30
+keepalive = 5
+accesslog = None
+errorlog = "-"
+loglevel = _settings.log_level.lower()
+
+log = logging.getLogger("gateway.server")
+
+
+def on_starting(server: Any) -> None:
+    """Log where the gateway listens before the workers start."""
+    configure_logging(_settings.log_format, _settings.log_level)
+    log.info(
+        "serving %s on %s with %d %s workers",
+        _settings.base_path,
+        bind,
+        workers,
+        worker_class,
+    )
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """Configure logging in each worker, which builds its own connection pools."""
+    configure_logging(_settings.log_format, _settings.log_level)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Close the worker's database connections when it exits."""
+    app = getattr(worker, "wsgi", None)
+    services = getattr(app, "extensions", {}).get("gateway") if app else None
+    if services is not None:
+        services.store.close()

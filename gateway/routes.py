@@ -1,0 +1,226 @@
+"""The HTTP routes: the three start endpoints, pass-through and health."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from urllib.parse import quote
+from urllib.parse import urlsplit
+
+import orjson
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import request
+
+from gateway import links
+from gateway import pass_through
+from gateway.config import Settings
+from gateway.engine import DEFAULT_ENGINE
+from gateway.engine import EngineClient
+from gateway.engine import EngineOutcomeUnknown
+from gateway.engine import EngineUnreachable
+from gateway.errors import DatabaseUnavailable
+from gateway.errors import EngineConnectionLost
+from gateway.errors import EngineUnavailable
+from gateway.errors import PathNotFound
+from gateway.errors import PayloadTooLarge
+from gateway.responses import JSON
+from gateway.schema import head_revision
+from gateway.start_request import StartTarget
+from gateway.start_request import parse_start
+from gateway.starts import StartResult
+from gateway.starts import StartService
+from gateway.store import ReservationStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Services:
+    """What the routes need, built once by the app factory."""
+
+    settings: Settings
+    store: ReservationStore
+    engine: EngineClient
+    starts: StartService
+
+
+def services() -> Services:
+    """Return the services of the current app."""
+    found: Services = current_app.extensions["gateway"]
+    return found
+
+
+def create_blueprint(base: str) -> Blueprint:
+    """Build the routes under the configured base path."""
+    bp = Blueprint("gateway", __name__)
+    for prefix in ("", "/engine/<engine_name>"):
+        root = f"{base}{prefix}/process-definition"
+        bp.add_url_rule(
+            f"{root}/key/<key>/start", view_func=start_by_key, methods=["POST"]
+        )
+        bp.add_url_rule(
+            f"{root}/key/<key>/tenant-id/<tenant_id>/start",
+            view_func=start_by_key_and_tenant,
+            methods=["POST"],
+        )
+        bp.add_url_rule(
+            f"{root}/<definition_id>/start", view_func=start_by_id, methods=["POST"]
+        )
+    methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
+    bp.add_url_rule(base, view_func=forward, methods=methods, defaults={"rest": ""})
+    bp.add_url_rule(f"{base}/<path:rest>", view_func=forward, methods=methods)
+    bp.add_url_rule("/healthz", view_func=healthz)
+    bp.add_url_rule("/readyz", view_func=readyz)
+    return bp
+
+
+# start endpoints
+
+
+def start_by_key(key: str, engine_name: str | None = None) -> Response:
+    """Start the latest version of a definition without tenant, idempotently."""
+    target = StartTarget(engine_name or DEFAULT_ENGINE, process_definition_key=key)
+    return _start(target, named=engine_name is not None)
+
+
+def start_by_key_and_tenant(
+    key: str, tenant_id: str, engine_name: str | None = None
+) -> Response:
+    """Start the latest version of a tenant's definition, idempotently."""
+    target = StartTarget(
+        engine_name or DEFAULT_ENGINE, process_definition_key=key, tenant_id=tenant_id
+    )
+    return _start(target, named=engine_name is not None)
+
+
+def start_by_id(definition_id: str, engine_name: str | None = None) -> Response:
+    """Start one definition version by id, idempotently."""
+    target = StartTarget(
+        engine_name or DEFAULT_ENGINE, process_definition_id=definition_id
+    )
+    return _start(target, named=engine_name is not None)
+
+
+def _start(target: StartTarget, named: bool) -> Response:
+    gateway = services()
+    body = _read_body(gateway.settings.max_body_bytes)
+
+    start = parse_start(target, body, gateway.settings.require_business_key)
+    result = gateway.starts.start(start, dict(request.headers), named)
+
+    return _start_response(result, gateway.settings)
+
+
+def _read_body(limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(
+            f"the body is {request.content_length} bytes, the limit is {limit}"
+        )
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        raise PayloadTooLarge(f"the body is larger than the limit of {limit} bytes")
+    return body
+
+
+def _start_response(result: StartResult, settings: Settings) -> Response:
+    body = links.rewrite(
+        result.body, settings.engine_base.encode(), _gateway_base(settings).encode()
+    )
+    response = Response(body, result.status, dict(result.headers))
+    if result.idempotency_status is not None:
+        response.headers["Idempotency-Status"] = result.idempotency_status
+    if result.idempotency_status == "replayed":
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+# pass-through
+
+
+def forward(rest: str) -> Response:
+    """Pass any other request under the base path through to the engine."""
+    gateway = services()
+    if not gateway.settings.pass_through:
+        raise PathNotFound(f"path '{request.path}' is not served by the gateway")
+
+    raw_path = _raw_path(gateway.settings.base_path)
+    pass_through.check_raw_path(raw_path)
+    suffix = raw_path[len(gateway.settings.base_path) :]
+    try:
+        answer = pass_through.forward(
+            gateway.engine,
+            method=request.method,
+            suffix=suffix,
+            query=request.query_string.decode("latin-1"),
+            headers=dict(request.headers),
+            body=request.stream,
+            gateway_base=_gateway_base(gateway.settings),
+        )
+    except EngineUnreachable as exc:
+        raise EngineUnavailable("the engine can't be reached", retry_after=1) from exc
+    except EngineOutcomeUnknown as exc:
+        raise EngineConnectionLost(
+            f"the engine connection was lost: {exc}", retry_after=1
+        ) from exc
+
+    response = Response(
+        answer.body, answer.status, answer.headers, direct_passthrough=True
+    )
+    if not any(name.lower() == "content-type" for name, _ in answer.headers):
+        del response.headers["Content-Type"]
+    return response
+
+
+def _raw_path(base: str) -> str:
+    """Return the path as the client sent it, still percent-encoded."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or ""
+    path = (
+        urlsplit(raw).path
+        if raw.startswith(("http://", "https://"))
+        else raw.split("?", 1)[0]
+    )
+    if path.startswith(base):
+        return path
+    # the server gave no raw URI, so rebuild one from the decoded path
+    return quote(request.path, safe="/:@!$&'()*+,=-._~")
+
+
+def _gateway_base(settings: Settings) -> str:
+    """Return the base URL under which this client reached the gateway."""
+    return request.host_url.rstrip("/") + settings.base_path
+
+
+# operations
+
+
+def healthz() -> Response:
+    """Answer that the process is alive."""
+    return Response(b'{"status":"ok"}', 200, content_type=JSON)
+
+
+def readyz() -> Response:
+    """Answer whether the database is reachable and its schema is at head."""
+    gateway = services()
+    head = head_revision()
+    engine_version = gateway.engine.version()
+    report: dict[str, object] = {
+        "engine": {"reachable": engine_version is not None, "version": engine_version},
+        "schema": {"head": head},
+    }
+    try:
+        revision = gateway.store.schema_revision()
+    except DatabaseUnavailable:
+        return _report(503, report, "the database can't be reached")
+    report["schema"] = {"head": head, "current": revision}
+    if revision != head:
+        return _report(503, report, f"the schema is at {revision}, not at head {head}")
+    return _report(200, report, None)
+
+
+def _report(status: int, report: dict[str, object], reason: str | None) -> Response:
+    document = {"status": "ready" if reason is None else "unavailable", **report}
+    if reason is not None:
+        document["reason"] = reason
+    return Response(orjson.dumps(document), status, content_type=JSON)

@@ -1,0 +1,455 @@
+"""The idempotent start: reserve, forward, record, or answer from the record.
+
+This module ties the reservation store to the engine client. It decides what a
+start means given the reservation it meets, and how to settle a forward whose
+outcome is not known. It knows nothing about Flask.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from gateway.config import Settings
+from gateway.engine import EngineAnswer
+from gateway.engine import EngineClient
+from gateway.engine import EngineOutcomeUnknown
+from gateway.engine import EngineUnreachable
+from gateway.engine import FoundInstance
+from gateway.errors import EngineUnavailable
+from gateway.errors import IdempotencyKeyReused
+from gateway.errors import StartInProgress
+from gateway.errors import StartOutcomeUnknown
+from gateway.errors import StartTimedOut
+from gateway.start_request import ReservationIdentity
+from gateway.start_request import StartRequest
+from gateway.start_request import StartTarget
+from gateway.store import Reservation
+from gateway.store import ReservationStore
+
+log = logging.getLogger(__name__)
+
+CREATED = "created"
+REPLAYED = "replayed"
+ADOPTED = "adopted"
+
+_JSON = {"Content-Type": "application/json"}
+# how often a request polls a reservation that another request holds
+_POLL_FIRST = 0.01
+_POLL_MAX = 0.2
+# a reservation can be released and taken again while a request waits; this
+# bounds how often one request goes round that loop
+_MAX_ROUNDS = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class StartResult:
+    """What the client gets back for a start."""
+
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+    idempotency_status: str | None = None
+    process_instance_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Attempt:
+    """The attempt that this request owns on a reservation."""
+
+    identity: ReservationIdentity
+    number: int
+    url: str
+
+
+class StartService:
+    """Start process instances at most once per reservation identity."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: ReservationStore,
+        engine: EngineClient,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.engine = engine
+        self.sleep = sleep
+        self.definitions = _DefinitionCache()
+
+    def start(
+        self, request: StartRequest, headers: Mapping[str, str], named: bool
+    ) -> StartResult:
+        """Start the requested instance, or return the one it already has."""
+        url = self.engine.start_url(request.target, named)
+        if request.business_key is None:
+            # configured to forward starts without a businessKey, unprotected
+            return _pass_through(self._forward_unreserved(url, request.body, headers))
+
+        resolved = self._identity(request, headers, named)
+        if isinstance(resolved, EngineAnswer):
+            return _pass_through(resolved)
+
+        for _ in range(_MAX_ROUNDS):
+            reservation = self.store.reserve(
+                resolved, request.fingerprint, self.settings.lease
+            )
+            if reservation.created:
+                attempt = _Attempt(resolved, reservation.attempt, url)
+                return self._forward(attempt, request, headers)
+            result = self._answer_existing(resolved, request, headers, reservation, url)
+            if result is not None:
+                return result
+        raise StartInProgress(
+            f"{resolved.describe()} is reserved by a request still in flight",
+            retry_after=1,
+        )
+
+    # the reservation exists already
+
+    def _answer_existing(
+        self,
+        identity: ReservationIdentity,
+        request: StartRequest,
+        headers: Mapping[str, str],
+        reservation: Reservation,
+        url: str,
+    ) -> StartResult | None:
+        """Answer from another request's reservation; None means reserve again."""
+        if reservation.fingerprint != request.fingerprint:
+            raise IdempotencyKeyReused(
+                f"{identity.describe()} was used for a start with other content",
+                processInstanceId=reservation.process_instance_id,
+            )
+        if reservation.is_started:
+            return _replay(identity, reservation)
+
+        settled = self._wait_while_in_flight(identity, reservation)
+        if settled is None:
+            return None
+        if settled.fingerprint != request.fingerprint:
+            # the first request was released, and a different one took the key
+            return None
+        if settled.is_started:
+            return _replay(identity, settled)
+        if settled.lease_expired:
+            return self._take_over(identity, request, headers, settled, url)
+        raise StartInProgress(
+            f"{identity.describe()} is reserved by a request still in flight",
+            retry_after=1,
+        )
+
+    def _wait_while_in_flight(
+        self, identity: ReservationIdentity, reservation: Reservation
+    ) -> Reservation | None:
+        """Poll a pending reservation until it settles, expires or the wait ends."""
+        deadline = time.monotonic() + self.settings.inflight_wait
+        delay = _POLL_FIRST
+        current: Reservation | None = reservation
+        while (
+            current is not None and not current.is_started and not current.lease_expired
+        ):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self.sleep(min(delay, remaining))
+            delay = min(delay * 2, _POLL_MAX)
+            current = self.store.find(identity)
+        return current
+
+    def _take_over(
+        self,
+        identity: ReservationIdentity,
+        request: StartRequest,
+        headers: Mapping[str, str],
+        reservation: Reservation,
+        url: str,
+    ) -> StartResult | None:
+        """Claim an expired reservation, then adopt an instance or forward again."""
+        number = self.store.take_over(
+            identity, reservation.attempt, self.settings.lease
+        )
+        if number is None:
+            # another request took it over first; go round and meet its attempt
+            return None
+        log.warning(
+            "taking over %s at attempt %d after its lease expired",
+            identity.describe(),
+            number,
+        )
+        attempt = _Attempt(identity, number, url)
+
+        found = self._lookup(identity, headers)
+        if found is None:
+            raise self._unknown(attempt, timed_out=False)
+        if found:
+            return self._adopt(attempt, found)
+        return self._forward(attempt, request, headers)
+
+    # this request owns the attempt
+
+    def _forward(
+        self, attempt: _Attempt, request: StartRequest, headers: Mapping[str, str]
+    ) -> StartResult:
+        """Send the start to the engine and settle the reservation by its outcome."""
+        identity = attempt.identity
+        try:
+            answer = self.engine.start(attempt.url, request.body, headers)
+        except EngineUnreachable as exc:
+            # nothing reached the engine, so the reservation can go
+            self.store.release(identity, attempt.number)
+            log.warning("engine unreachable for %s: %s", identity.describe(), exc)
+            raise EngineUnavailable(
+                "the engine can't be reached", retry_after=1
+            ) from exc
+        except EngineOutcomeUnknown as exc:
+            log.warning("outcome unknown for %s: %s", identity.describe(), exc)
+            return self._settle_unknown(attempt, headers, exc.timed_out)
+
+        if 200 <= answer.status < 300:
+            return self._record_created(attempt, answer)
+        if 400 <= answer.status < 500:
+            return self._release(attempt, answer)
+        if answer.has_engine_error_body and answer.status not in (502, 503, 504):
+            return self._settle_probably_not_created(attempt, headers, answer)
+        log.warning(
+            "outcome unknown for %s: engine answered %d",
+            identity.describe(),
+            answer.status,
+        )
+        return self._settle_unknown(attempt, headers, timed_out=answer.status == 504)
+
+    def _record_created(self, attempt: _Attempt, answer: EngineAnswer) -> StartResult:
+        """Record the instance that the engine created."""
+        instance_id = _instance_id(answer.body)
+        self._record(attempt, instance_id, answer.body)
+        log.info("created %s as instance %s", attempt.identity.describe(), instance_id)
+        return StartResult(answer.status, answer.body, _JSON, CREATED, instance_id)
+
+    def _release(self, attempt: _Attempt, answer: EngineAnswer) -> StartResult:
+        """Delete the reservation of a start that the engine refused."""
+        self.store.release(attempt.identity, attempt.number)
+        log.info(
+            "released %s: the engine answered %d",
+            attempt.identity.describe(),
+            answer.status,
+        )
+        return _pass_through(answer)
+
+    def _settle_probably_not_created(
+        self, attempt: _Attempt, headers: Mapping[str, str], answer: EngineAnswer
+    ) -> StartResult:
+        """Confirm an engine error with one lookup: adopt what it finds, or release."""
+        # the engine's transaction normally rolled back, but an error raised after
+        # its commit looks the same, so one lookup decides
+        found = self._lookup(attempt.identity, headers)
+        if found:
+            return self._adopt(attempt, found)
+        if found is None:
+            return self._settle_unknown(
+                attempt, headers, timed_out=False, looked_up=True
+            )
+        return self._release(attempt, answer)
+
+    def _settle_unknown(
+        self,
+        attempt: _Attempt,
+        headers: Mapping[str, str],
+        timed_out: bool,
+        looked_up: bool = False,
+    ) -> StartResult:
+        """Look the identity up at once; adopt it, or leave the reservation pending."""
+        found = None if looked_up else self._lookup(attempt.identity, headers)
+        if found:
+            return self._adopt(attempt, found)
+        raise self._unknown(attempt, timed_out)
+
+    def _unknown(self, attempt: _Attempt, timed_out: bool) -> StartOutcomeUnknown:
+        # the lease must run out before anyone may forward this start again
+        retry_after = int(self.settings.lease) + 1
+        message = (
+            f"the engine may have started {attempt.identity.describe()}; "
+            "retry with the same request once the reservation's lease has expired"
+        )
+        if timed_out:
+            return StartTimedOut(message, retry_after=retry_after)
+        return StartOutcomeUnknown(message, retry_after=retry_after)
+
+    def _adopt(self, attempt: _Attempt, found: list[FoundInstance]) -> StartResult:
+        """Record an instance that the engine has but the gateway never heard of."""
+        identity = attempt.identity
+        if len(found) > 1:
+            # someone started instances past the gateway; the oldest one wins
+            log.warning(
+                "the engine holds %d instances for %s; adopting the oldest, %s",
+                len(found),
+                identity.describe(),
+                found[0].id,
+            )
+        instance = found[0]
+        body = self._start_response(identity, instance)
+        self._record(attempt, instance.id, body)
+        log.info("adopted instance %s for %s", instance.id, identity.describe())
+        return StartResult(200, body, _JSON, ADOPTED, instance.id)
+
+    def _record(self, attempt: _Attempt, instance_id: str, body: bytes) -> None:
+        recorded = self.store.record_started(
+            attempt.identity, attempt.number, instance_id, body
+        )
+        if not recorded:
+            log.warning(
+                "attempt %d of %s is stale; a newer attempt owns the reservation",
+                attempt.number,
+                attempt.identity.describe(),
+            )
+
+    def _lookup(
+        self, identity: ReservationIdentity, headers: Mapping[str, str]
+    ) -> list[FoundInstance] | None:
+        """Return the engine's instances for the identity, or None if it can't tell."""
+        try:
+            return self.engine.find_instances(identity, headers)
+        except (EngineUnreachable, EngineOutcomeUnknown) as exc:
+            log.warning("lookup of %s failed: %s", identity.describe(), exc)
+            return None
+
+    def _start_response(
+        self, identity: ReservationIdentity, instance: FoundInstance
+    ) -> bytes:
+        """Shape a found instance like the engine's answer to a start."""
+        root = self.engine.engine_root(identity.engine_name, named=False)
+        document: dict[str, Any] = {
+            "links": [
+                {
+                    "method": "GET",
+                    "href": f"{root}/process-instance/{instance.id}",
+                    "rel": "self",
+                }
+            ],
+            "id": instance.id,
+            "definitionId": instance.definition_id,
+            "businessKey": instance.business_key,
+            "caseInstanceId": None,
+            "ended": instance.ended,
+            "suspended": instance.suspended,
+            "tenantId": instance.tenant_id,
+        }
+        return orjson.dumps(document)
+
+    # without a reservation
+
+    def _identity(
+        self, request: StartRequest, headers: Mapping[str, str], named: bool
+    ) -> ReservationIdentity | EngineAnswer:
+        """Work out the reservation identity; an engine answer means it refused."""
+        target = request.target
+        assert request.business_key is not None
+        if target.process_definition_id is None:
+            return ReservationIdentity(
+                engine_name=target.engine_name,
+                tenant_id=target.tenant_id,
+                process_definition_key=target.process_definition_key or "",
+                business_key=request.business_key,
+            )
+
+        definition = self._definition(target, headers, named)
+        if isinstance(definition, EngineAnswer):
+            return definition
+        key, tenant_id = definition
+        return ReservationIdentity(
+            target.engine_name, tenant_id, key, request.business_key
+        )
+
+    def _definition(
+        self, target: StartTarget, headers: Mapping[str, str], named: bool
+    ) -> tuple[str, str | None] | EngineAnswer:
+        """Return a definition id's key and tenant, cached or from the engine."""
+        assert target.process_definition_id is not None
+        cache_key = (target.engine_name, target.process_definition_id)
+        cached = self.definitions.get(cache_key)
+        if cached is not None:
+            return cached
+        try:
+            answer = self.engine.process_definition(
+                target.engine_name, target.process_definition_id, named, headers
+            )
+        except (EngineUnreachable, EngineOutcomeUnknown) as exc:
+            raise EngineUnavailable(
+                "the engine can't be reached", retry_after=1
+            ) from exc
+        if answer.status != 200:
+            return answer
+        document = answer.json()
+        definition = (str(document["key"]), document.get("tenantId"))
+        self.definitions.put(cache_key, definition)
+        return definition
+
+    def _forward_unreserved(
+        self, url: str, body: bytes, headers: Mapping[str, str]
+    ) -> EngineAnswer:
+        try:
+            return self.engine.start(url, body, headers)
+        except EngineUnreachable as exc:
+            raise EngineUnavailable(
+                "the engine can't be reached", retry_after=1
+            ) from exc
+        except EngineOutcomeUnknown as exc:
+            raise StartOutcomeUnknown(
+                f"the engine may or may not have started the instance: {exc}",
+                retry_after=1,
+            ) from exc
+
+
+class _DefinitionCache:
+    """Remember the key and tenant of definition ids, which never change."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], tuple[str, str | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> tuple[str, str | None] | None:
+        return self._entries.get(key)
+
+    def put(self, key: tuple[str, str], value: tuple[str, str | None]) -> None:
+        with self._lock:
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[key] = value
+
+
+def _replay(identity: ReservationIdentity, reservation: Reservation) -> StartResult:
+    assert reservation.response is not None
+    log.info(
+        "replayed instance %s for %s",
+        reservation.process_instance_id,
+        identity.describe(),
+    )
+    return StartResult(
+        200, reservation.response, _JSON, REPLAYED, reservation.process_instance_id
+    )
+
+
+def _pass_through(answer: EngineAnswer) -> StartResult:
+    content_type = answer.headers.get("Content-Type", "application/json")
+    return StartResult(answer.status, answer.body, {"Content-Type": content_type})
+
+
+def _instance_id(body: bytes) -> str:
+    try:
+        document = orjson.loads(body)
+        return str(document["id"])
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise StartOutcomeUnknown(
+            "the engine accepted the start but its answer names no instance",
+            retry_after=1,
+        ) from exc

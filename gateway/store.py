@@ -1,0 +1,243 @@
+"""The reservation store: every SQL statement of the gateway lives here.
+
+A reservation row moves through a small state machine::
+
+    (none) --reserve--> pending(attempt 1) --record--> started
+                         |  ^
+                         |  +--take over (lease expired): attempt + 1
+                         +--release--> (none)
+
+Every write made after a forward names the attempt that made it. A stale attempt
+matches no row, so it can neither overwrite a newer attempt's record nor delete
+its reservation. Lease arithmetic uses the database clock, so replicas with
+skewed clocks still agree on when a lease has expired.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import psycopg_pool
+from psycopg.rows import class_row
+
+from gateway.errors import DatabaseUnavailable
+from gateway.start_request import ReservationIdentity
+
+log = logging.getLogger(__name__)
+
+PENDING = "pending"
+STARTED = "started"
+
+# the table keeps "no tenant" as '' so that the identity is a plain unique key
+NO_TENANT = ""
+
+_IDENTITY = (
+    "engine_name = %(engine_name)s AND tenant_id = %(tenant_id)s"
+    " AND process_definition_key = %(process_definition_key)s"
+    " AND business_key = %(business_key)s"
+)
+_COLUMNS = (
+    "state, fingerprint, attempt, process_instance_id, response,"
+    " extract(epoch FROM lease_expires_at - now())::float8 AS lease_remaining"
+)
+
+# one round trip: insert the pending row, or read the one that is already there
+_RESERVE = f"""
+WITH inserted AS (
+    INSERT INTO reservations (engine_name, tenant_id, process_definition_key,
+        business_key, state, fingerprint, attempt, lease_expires_at)
+    VALUES (%(engine_name)s, %(tenant_id)s, %(process_definition_key)s,
+        %(business_key)s, 'pending', %(fingerprint)s, 1,
+        now() + make_interval(secs => %(lease)s))
+    ON CONFLICT ON CONSTRAINT reservations_identity_key DO NOTHING
+    RETURNING {_COLUMNS}, true AS created
+)
+SELECT * FROM inserted
+UNION ALL
+SELECT {_COLUMNS}, false AS created FROM reservations
+WHERE {_IDENTITY} AND NOT EXISTS (SELECT 1 FROM inserted)
+"""  # noqa: S608 -- fragments are constants, values are bound parameters
+
+_FIND = f"SELECT {_COLUMNS}, false AS created FROM reservations WHERE {_IDENTITY}"  # noqa: S608
+
+_RECORD = f"""
+UPDATE reservations
+SET state = 'started', process_instance_id = %(process_instance_id)s,
+    response = %(response)s, lease_expires_at = NULL, updated_at = now()
+WHERE {_IDENTITY} AND attempt = %(attempt)s AND state = 'pending'
+"""  # noqa: S608
+
+_RELEASE = f"""
+DELETE FROM reservations
+WHERE {_IDENTITY} AND attempt = %(attempt)s AND state = 'pending'
+"""  # noqa: S608
+
+_TAKE_OVER = f"""
+UPDATE reservations
+SET attempt = attempt + 1, lease_expires_at = now() + make_interval(secs => %(lease)s),
+    updated_at = now()
+WHERE {_IDENTITY} AND attempt = %(attempt)s AND state = 'pending'
+    AND lease_expires_at <= now()
+RETURNING attempt
+"""  # noqa: S608
+
+_SCHEMA_REVISION = "SELECT version_num FROM alembic_version"
+
+
+@dataclasses.dataclass(frozen=True)
+class Reservation:
+    """One row of the reservations table, as the start logic sees it."""
+
+    state: str
+    fingerprint: bytes
+    attempt: int
+    process_instance_id: str | None
+    response: bytes | None
+    lease_remaining: float | None
+    created: bool
+
+    @property
+    def is_started(self) -> bool:
+        """Tell whether the instance is recorded."""
+        return self.state == STARTED
+
+    @property
+    def lease_expired(self) -> bool:
+        """Tell whether a pending row's lease has run out."""
+        return self.state == PENDING and (self.lease_remaining or 0.0) <= 0.0
+
+
+_ROW = class_row(Reservation)
+
+
+class ReservationStore:
+    """Reserve, record and release starts in PostgreSQL."""
+
+    def __init__(self, database_url: str, pool_size: int, pool_timeout: float) -> None:
+        self.pool_timeout = pool_timeout
+        self.pool = psycopg_pool.ConnectionPool(
+            database_url,
+            min_size=1,
+            max_size=pool_size,
+            timeout=pool_timeout,
+            # every statement is its own transaction: a reservation is committed
+            # by the time reserve() returns, before anything reaches the engine
+            kwargs={"autocommit": True, "connect_timeout": 3},
+            open=False,
+            name="reservations",
+        )
+
+    def open(self) -> None:
+        """Open the pool without waiting, as the database may be down."""
+        self.pool.open(wait=False)
+
+    def close(self) -> None:
+        """Close every connection of the pool."""
+        self.pool.close()
+
+    def reserve(
+        self, identity: ReservationIdentity, fingerprint: bytes, lease: float
+    ) -> Reservation:
+        """Insert a pending reservation, or return the row holding the identity."""
+        params = {
+            **_identity_params(identity),
+            "fingerprint": fingerprint,
+            "lease": lease,
+        }
+        row = self._fetch(_RESERVE, params)
+        if row is not None:
+            return row
+
+        # the conflicting row was committed after this statement's snapshot was
+        # taken, so the same statement could not read it; a second one can
+        existing = self.find(identity)
+        if existing is None:
+            # ...unless it was released in between, which makes a retry worthwhile
+            return self.reserve(identity, fingerprint, lease)
+        return existing
+
+    def find(self, identity: ReservationIdentity) -> Reservation | None:
+        """Return the reservation that holds the identity, if any."""
+        return self._fetch(_FIND, {**_identity_params(identity)})
+
+    def record_started(
+        self,
+        identity: ReservationIdentity,
+        attempt: int,
+        process_instance_id: str,
+        response: bytes,
+    ) -> bool:
+        """Record the started instance; False if the attempt lost the row."""
+        params = {
+            **_identity_params(identity),
+            "attempt": attempt,
+            "process_instance_id": process_instance_id,
+            "response": response,
+        }
+        return self._execute(_RECORD, params)[0] == 1
+
+    def release(self, identity: ReservationIdentity, attempt: int) -> bool:
+        """Delete a pending reservation; False if the attempt lost the row."""
+        params = {**_identity_params(identity), "attempt": attempt}
+        return self._execute(_RELEASE, params)[0] == 1
+
+    def take_over(
+        self, identity: ReservationIdentity, attempt: int, lease: float
+    ) -> int | None:
+        """Claim an expired pending row with attempt + 1; return the new attempt."""
+        params = {**_identity_params(identity), "attempt": attempt, "lease": lease}
+        row = self._execute(_TAKE_OVER, params)[1]
+        return None if row is None else int(row[0])
+
+    def schema_revision(self) -> str | None:
+        """Return the alembic revision that the database is at."""
+        try:
+            row = self._execute(_SCHEMA_REVISION, {})[1]
+        except psycopg.errors.UndefinedTable:
+            return None
+        return None if row is None else str(row[0])
+
+    def _fetch(self, sql: str, params: dict[str, object]) -> Reservation | None:
+        with self._connection() as conn, conn.cursor(row_factory=_ROW) as cur:
+            cur.execute(sql, params)
+            return cur.fetchone()
+
+    def _execute(
+        self, sql: str, params: dict[str, object]
+    ) -> tuple[int, tuple[Any, ...] | None]:
+        """Run a statement; return its row count and first row, if any."""
+        with self._connection() as conn:
+            cur = conn.execute(sql, params)
+            row = cur.fetchone() if cur.description is not None else None
+            return cur.rowcount, row
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        # translate the driver's failures into the gateway's one error for them
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except psycopg_pool.PoolTimeout as exc:
+            log.warning("no database connection within %.1fs", self.pool_timeout)
+            raise _unavailable() from exc
+        except psycopg.OperationalError as exc:
+            log.warning("database connection failed: %s", exc)
+            raise _unavailable() from exc
+
+
+def _unavailable() -> DatabaseUnavailable:
+    return DatabaseUnavailable("the reservation database is unavailable", retry_after=1)
+
+
+def _identity_params(identity: ReservationIdentity) -> dict[str, str]:
+    return {
+        "engine_name": identity.engine_name,
+        "tenant_id": identity.tenant_id or NO_TENANT,
+        "process_definition_key": identity.process_definition_key,
+        "business_key": identity.business_key,
+    }

@@ -1,0 +1,237 @@
+"""Shared fixtures: a throwaway database, the real engine and a running gateway.
+
+PostgreSQL comes from testcontainers when a Docker engine answers, and from the
+locally installed server otherwise. The engine is the Maven-built Spring Boot
+app in `engine/`, Operaton unless ENGINE_FLAVOR says camunda.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from devenv.engine import EngineProcess
+from devenv.ports import free_port
+from devenv.postgres import LocalPostgres
+from gateway import schema
+from gateway.app import create_app
+from gateway.config import Settings
+from tests.support.proxy import EngineProxy
+from tests.support.servers import ThreadedServer
+
+log = logging.getLogger(__name__)
+
+TEST_DATABASE_PREFIX = "gateway_test_"
+
+
+def docker_available() -> bool:
+    """Tell whether a Docker engine answers, for testcontainers."""
+    try:
+        from testcontainers.core.docker_client import DockerClient
+
+        DockerClient().client.ping()
+    except Exception:
+        return False
+    return True
+
+
+class PostgresServer:
+    """The PostgreSQL server of a test session, local or in a container."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.local: LocalPostgres | None = None
+        self.container: Any = None
+        if (
+            os.environ.get("GATEWAY_TEST_DOCKER", "auto") != "off"
+            and docker_available()
+        ):
+            from testcontainers.postgres import PostgresContainer
+
+            self.container = PostgresContainer("postgres:16-alpine", driver=None)
+            self.container.start()
+            self.admin_url = self.container.get_connection_url()
+        else:
+            # not under pytest's own temp folder: a root run hands the cluster to
+            # the postgres user, who can't enter folders private to root
+            root = Path(tempfile.mkdtemp(prefix="gateway-test-pg-"))
+            root.chmod(0o755)
+            self.root: Path | None = root
+            self.local = LocalPostgres(root, free_port(), durable=False)
+            self.local.start()
+            self.admin_url = self.local.url()
+
+    def url(self, database: str) -> str:
+        base, _, _ = self.admin_url.rpartition("/")
+        return f"{base}/{database}"
+
+    def create_database(self, name: str) -> str:
+        assert name.startswith(TEST_DATABASE_PREFIX)
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        assert name.startswith(TEST_DATABASE_PREFIX)
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def stop(self) -> None:
+        if self.local is not None:
+            self.local.stop()
+            shutil.rmtree(self.root or "", ignore_errors=True)
+        if self.container is not None:
+            self.container.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    server = PostgresServer(tmp_path_factory.mktemp("pg"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres: PostgresServer) -> Iterator[str]:
+    """Create a fresh database for this run and upgrade it to head."""
+    name = f"{TEST_DATABASE_PREFIX}{uuid.uuid4().hex[:12]}"
+    url = postgres.create_database(name)
+    # refuse to touch any database that this session did not just create
+    assert url.rsplit("/", 1)[1] == name
+    schema.upgrade(url)
+    yield url
+    postgres.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
+    flavour = os.environ.get("ENGINE_FLAVOR", "operaton")
+    logs = tmp_path_factory.mktemp("engine") / f"{flavour}.log"
+    process = EngineProcess(flavour, free_port(), logs)
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def engine_url(engine: EngineProcess) -> str:
+    return engine.url
+
+
+@pytest.fixture(scope="session")
+def engine_http(engine_url: str) -> Iterator[httpx.Client]:
+    """A client that talks to the engine directly, to count what it holds."""
+    with httpx.Client(base_url=engine_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def proxy(engine_url: str) -> Iterator[EngineProxy]:
+    """A recording, fault-injecting proxy in front of the real engine."""
+    server = EngineProxy(engine_url).start()
+    yield server
+    server.stop()
+
+
+@dataclasses.dataclass
+class RunningGateway:
+    server: ThreadedServer
+    settings: Settings
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=f"{self.url}/engine-rest", timeout=60)
+
+
+@pytest.fixture(scope="session")
+def start_gateway(
+    database_url: str, engine_url: str
+) -> Iterator[Callable[..., RunningGateway]]:
+    """Return a factory that serves a gateway app with some settings changed."""
+    running: list[RunningGateway] = []
+
+    def start(**overrides: Any) -> RunningGateway:
+        settings = dataclasses.replace(
+            Settings(
+                database_url=database_url, engine_url=engine_url, inflight_wait=10
+            ),
+            **overrides,
+        )
+        gateway = RunningGateway(ThreadedServer(create_app(settings)).start(), settings)
+        running.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in running:
+        gateway.server.stop()
+        gateway.server.app.extensions["gateway"].store.close()
+
+
+@pytest.fixture(scope="session")
+def gateway(start_gateway: Callable[..., RunningGateway]) -> RunningGateway:
+    return start_gateway()
+
+
+@pytest.fixture
+def client(gateway: RunningGateway) -> Iterator[httpx.Client]:
+    with gateway.client() as http:
+        yield http
+
+
+@pytest.fixture
+def business_key() -> str:
+    return f"order-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def count_instances(engine_http: httpx.Client) -> Callable[[str], int]:
+    """Count the engine's instances with a businessKey, running or ended."""
+
+    def count(business_key: str) -> int:
+        answer = engine_http.get(
+            "/history/process-instance/count",
+            params={"processInstanceBusinessKey": business_key},
+        )
+        answer.raise_for_status()
+        return int(answer.json()["count"])
+
+    return count
+
+
+@pytest.fixture
+def reservations(database_url: str) -> Callable[[str], list[dict[str, Any]]]:
+    """Read the reservation rows of a businessKey straight from the database."""
+
+    def read(business_key: str) -> list[dict[str, Any]]:
+        with psycopg.connect(database_url) as conn:
+            cur = conn.execute(
+                "SELECT engine_name, tenant_id, process_definition_key, state, attempt,"
+                " process_instance_id FROM reservations WHERE business_key = %s",
+                (business_key,),
+            )
+            names = [column.name for column in cur.description or []]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    return read
+
+
+@pytest.fixture
+def proxied_gateway(
+    proxy: EngineProxy, start_gateway: Callable[..., RunningGateway]
+) -> RunningGateway:
+    """A gateway whose engine calls all go through the recording proxy."""
+    return start_gateway(engine_url=proxy.url, max_body_bytes=4096)

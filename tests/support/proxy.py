@@ -1,0 +1,175 @@
+"""An HTTP proxy between the gateway and the real engine, for recording and faults.
+
+It records every request that it forwards, so a test can prove what reached the
+engine. Faults make it lose answers the way a real network does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import http.client
+import socket
+import struct
+import threading
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+
+class Fault(enum.Enum):
+    """What the proxy does to the next matching request."""
+
+    NONE = "none"
+    DROP_RESPONSE = "drop-response"  # forward, then close without answering
+    DELAY_RESPONSE = "delay-response"  # forward, answer only after a delay
+    RESET_BEFORE_FORWARD = "reset-before-forward"  # RST, nothing forwarded
+    BAD_GATEWAY = "bad-gateway"  # answer 502 without forwarding
+    HOLD = "hold"  # forward only when the test releases it
+
+
+@dataclasses.dataclass
+class Recorded:
+    method: str
+    path: str
+    body: bytes
+    headers: dict[str, str]
+
+
+class EngineProxy:
+    """Forward to the engine; record requests; inject faults on start calls."""
+
+    def __init__(self, engine_url: str) -> None:
+        parts = urlsplit(engine_url)
+        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.engine_path = parts.path
+        self.recorded: list[Recorded] = []
+        self.lock = threading.Lock()
+        self.fault = Fault.NONE
+        self.fault_matches = "/start"
+        self.delay = 0.0
+        self.forwarded = (
+            threading.Event()
+        )  # set when a faulted request reached the engine
+        self.arrived = threading.Event()  # set when a faulted request arrived
+        self.release = threading.Event()
+        handler = _handler(self)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}{self.engine_path}"
+
+    def start(self) -> EngineProxy:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def inject(self, fault: Fault, matches: str = "/start", delay: float = 0.0) -> None:
+        """Apply a fault to every request whose path contains `matches`."""
+        self.fault = fault
+        self.fault_matches = matches
+        self.delay = delay
+        self.forwarded.clear()
+        self.arrived.clear()
+        self.release.clear()
+
+    def clear(self) -> None:
+        self.inject(Fault.NONE)
+        with self.lock:
+            self.recorded.clear()
+
+    def requests(self) -> list[Recorded]:
+        with self.lock:
+            return list(self.recorded)
+
+
+def _handler(proxy: EngineProxy) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            headers = {name: value for name, value in self.headers.items()}
+            fault = proxy.fault if proxy.fault_matches in self.path else Fault.NONE
+
+            if fault is Fault.RESET_BEFORE_FORWARD:
+                proxy.arrived.set()
+                self._reset()
+                return
+            if fault is Fault.BAD_GATEWAY:
+                proxy.arrived.set()
+                self._answer(502, {"Content-Type": "text/plain"}, b"bad gateway")
+                return
+            if fault is Fault.HOLD:
+                proxy.arrived.set()
+                proxy.release.wait(timeout=120)
+
+            with proxy.lock:
+                proxy.recorded.append(Recorded(self.command, self.path, body, headers))
+            status, response_headers, response_body = self._forward(body, headers)
+            if fault is not Fault.NONE:
+                proxy.forwarded.set()
+
+            if fault is Fault.DROP_RESPONSE:
+                self._reset()
+                return
+            if fault is Fault.DELAY_RESPONSE:
+                proxy.release.wait(timeout=proxy.delay)
+            self._answer(status, response_headers, response_body)
+
+        def _forward(
+            self, body: bytes, headers: dict[str, str]
+        ) -> tuple[int, dict[str, str], bytes]:
+            connection = http.client.HTTPConnection(*proxy.upstream, timeout=120)
+            try:
+                headers = {
+                    k: v for k, v in headers.items() if k.lower() != "connection"
+                }
+                connection.request(
+                    self.command, self.path, body=body or None, headers=headers
+                )
+                response = connection.getresponse()
+                data = response.read()
+                kept = {
+                    k: v
+                    for k, v in response.getheaders()
+                    if k.lower()
+                    not in ("transfer-encoding", "connection", "content-length")
+                }
+                return response.status, kept, data
+            finally:
+                connection.close()
+
+        def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _reset(self) -> None:
+            # SO_LINGER with a zero timeout makes close() send a RST
+            self.connection.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+            self.connection.close()
+            self.close_connection = True
+
+        do_GET = _handle  # noqa: N815 -- the name http.server looks up
+        do_POST = _handle  # noqa: N815 -- the name http.server looks up
+        do_PUT = _handle  # noqa: N815 -- the name http.server looks up
+        do_DELETE = _handle  # noqa: N815 -- the name http.server looks up
+
+    return Handler

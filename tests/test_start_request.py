@@ -1,0 +1,133 @@
+"""Malformed starts are refused before anything is reserved or forwarded."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.start_request import StartTarget
+from gateway.start_request import fingerprint
+from gateway.start_request import parse_start
+from tests.support.proxy import EngineProxy
+
+KEY = "gateway-waiting"
+
+
+def bodies(business_key: str) -> list[tuple[str, bytes, int]]:
+    bk = business_key
+    return [
+        ("malformed JSON", f'{{"businessKey": "{bk}"'.encode(), 400),
+        ("not an object", b"[1, 2, 3]", 400),
+        ("a string", b'"hello"', 400),
+        ("no businessKey", b'{"variables": {}}', 400),
+        ("empty body", b"", 400),
+        ("businessKey not a string", b'{"businessKey": 5}', 400),
+        (
+            "variables not an object",
+            f'{{"businessKey": "{bk}", "variables": []}}'.encode(),
+            400,
+        ),
+        (
+            "variable not an object",
+            f'{{"businessKey": "{bk}", "variables": {{"a": 5}}}}'.encode(),
+            400,
+        ),
+        (
+            "flag not a boolean",
+            f'{{"businessKey": "{bk}", "withVariablesInReturn": "yes"}}'.encode(),
+            400,
+        ),
+        (
+            "businessKey of 256 characters",
+            f'{{"businessKey": "{"k" * 256}"}}'.encode(),
+            400,
+        ),
+        (
+            "body over the limit",
+            f'{{"businessKey": "{bk}", "pad": "{"x" * 5000}"}}'.encode(),
+            413,
+        ),
+        ("invalid UTF-8", b'{"businessKey": "\xff\xfe"}', 400),
+    ]
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_malformed_start_is_refused_and_nothing_reserved(
+    case: int,
+    proxied_gateway: Any,
+    proxy: EngineProxy,
+    business_key: str,
+    reservations: Callable[[str], list[dict[str, Any]]],
+) -> None:
+    name, body, status = bodies(business_key)[case]
+
+    with proxied_gateway.client() as http:
+        answer = http.post(
+            f"/process-definition/key/{KEY}/start",
+            content=body,
+            headers={"Content-Type": "application/json"},
+        )
+
+    assert answer.status_code == status, name
+    error = answer.json()
+    assert set(error) >= {"type", "message", "code"}, name
+    assert error["message"]
+    assert reservations(business_key) == []
+    assert reservations("k" * 256) == []
+    assert proxy.requests() == [], name
+
+
+def test_a_businesskey_of_255_characters_is_accepted() -> None:
+    target = StartTarget("default", process_definition_key=KEY)
+
+    start = parse_start(target, f'{{"businessKey": "{"k" * 255}"}}'.encode(), True)
+
+    assert start.business_key == "k" * 255
+
+
+def test_without_a_required_businesskey_the_start_is_forwarded_unprotected(
+    proxy: EngineProxy, start_gateway: Callable[..., Any], engine_http: httpx.Client
+) -> None:
+    gateway = start_gateway(engine_url=proxy.url, require_business_key=False)
+
+    with gateway.client() as http:
+        answer = http.post(f"/process-definition/key/{KEY}/start", json={})
+
+    assert answer.status_code == 200
+    assert "Idempotency-Status" not in answer.headers
+    assert [r.path for r in proxy.requests()] == [
+        f"/engine-rest/process-definition/key/{KEY}/start"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (
+            {"businessKey": "a", "variables": {"x": {"value": 1}}},
+            {"variables": {"x": {"value": 1}}, "businessKey": "a"},
+        ),
+        ({"a": [1, {"b": 2, "c": 3}]}, {"a": [1, {"c": 3, "b": 2}]}),
+    ],
+)
+def test_fingerprint_ignores_key_order(
+    first: dict[str, Any], second: dict[str, Any]
+) -> None:
+    assert fingerprint(first) == fingerprint(second)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ({"businessKey": "a"}, {"businessKey": "b"}),
+        ({"a": [1, 2]}, {"a": [2, 1]}),
+        ({"a": "\u00e9"}, {"a": "e\u0301"}),  # Unicode is kept as sent, not normalized
+    ],
+)
+def test_fingerprint_tells_different_content_apart(
+    first: dict[str, Any], second: dict[str, Any]
+) -> None:
+    assert fingerprint(first) != fingerprint(second)
