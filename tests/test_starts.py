@@ -136,9 +136,8 @@ def test_reordered_json_is_the_same_start(
     client: httpx.Client, business_key: str, count_instances: Callable[[str], int]
 ) -> None:
     bk = business_key
-    spaced = (
-        f'{{"businessKey": "{bk}", "variables": {{"a": {{"value": 1, "type": "Long"}}}}}}'
-    )
+    variable = '{"a": {"value": 1, "type": "Long"}}'
+    spaced = f'{{"businessKey": "{bk}", "variables": {variable}}}'
     packed = f'{{"variables":{{"a":{{"type":"Long","value":1}}}},"businessKey":"{bk}"}}'
     path = f"/process-definition/key/{WAITING}/start"
     json_type = {"Content-Type": "application/json"}
