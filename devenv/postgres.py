@@ -114,9 +114,10 @@ class LocalPostgres:
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), *args)
 
     def _run(self, *command: str) -> None:
+        program = Path(command[0]).name
         if self.run_as:
             command = ("runuser", "-u", self.run_as, "--", *command)
         done = subprocess.run(command, capture_output=True, timeout=120, check=False)
         if done.returncode != 0:
             output = (done.stdout + done.stderr).decode(errors="replace").strip()
-            raise RuntimeError(f"{command[-1]} failed ({done.returncode}): {output}")
+            raise RuntimeError(f"{program} failed ({done.returncode}): {output}")

@@ -6,13 +6,17 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from gateway import gunicorn_conf
+
 
 class GatewayServer(BaseApplication):  # type: ignore[misc]
     """A gunicorn application whose settings come from the gateway's environment."""
 
     def load_config(self) -> None:
-        """Load the settings module, the way `gunicorn -c python:...` would."""
-        self.load_config_from_module_name_or_filename("python:gateway.gunicorn_conf")
+        """Apply every gunicorn setting and hook that the config module defines."""
+        for name, value in vars(gunicorn_conf).items():
+            if name in self.cfg.settings and value is not None:
+                self.cfg.set(name, value)
 
     def load(self) -> Any:
         """Build the app in the worker, after the fork."""

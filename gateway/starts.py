@@ -341,6 +341,7 @@ class StartService:
             "ended": instance.ended,
             "suspended": instance.suspended,
             "tenantId": instance.tenant_id,
+            "definitionKey": identity.process_definition_key,
         }
         return orjson.dumps(document)
 
