@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import logging
 import os
+import signal
 import sys
+import threading
 
 from gateway import schema
 from gateway.config import load_settings
 from gateway.errors import ConfigError
 from gateway.logs import configure_logging
+from gateway.reconcile import Reconciler
 from gateway.server import GatewayServer
+from gateway.services import build_services
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +61,40 @@ def migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def reconcile(args: argparse.Namespace) -> int:
+    """Resolve pending reservations whose lease has expired, once or in a loop."""
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    services = build_services(settings)
+    reconciler = Reconciler(settings, services.store, services.starts)
+    try:
+        if args.loop:
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            signal.signal(signal.SIGINT, lambda *_: stop.set())
+            report = reconciler.run_forever(args.interval, stop)
+        else:
+            report = reconciler.run_once()
+    finally:
+        services.store.close()
+    print(json.dumps(dataclasses.asdict(report)), flush=True)  # noqa: T201
+    return 0
+
+
+def purge(args: argparse.Namespace) -> int:
+    """Delete started reservations older than the given number of days."""
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    services = build_services(settings)
+    try:
+        purged = services.store.purge(args.older_than)
+    finally:
+        services.store.close()
+    log.info("purged %d reservations older than %g days", purged, args.older_than)
+    print(json.dumps({"purged": purged}), flush=True)  # noqa: T201
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gateway", description="Idempotent start gateway for Camunda 7 engines"
@@ -70,4 +110,21 @@ def _parser() -> argparse.ArgumentParser:
 
     migrate_parser = commands.add_parser("migrate", help="upgrade the schema to head")
     migrate_parser.set_defaults(run=migrate)
+
+    reconcile_parser = commands.add_parser(
+        "reconcile", help="resolve pending reservations whose lease has expired"
+    )
+    reconcile_parser.add_argument(
+        "--loop", action="store_true", help="keep running until SIGTERM"
+    )
+    reconcile_parser.add_argument(
+        "--interval", type=float, default=5.0, help="seconds between passes in a loop"
+    )
+    reconcile_parser.set_defaults(run=reconcile)
+
+    purge_parser = commands.add_parser("purge", help="purge old started reservations")
+    purge_parser.add_argument(
+        "--older-than", type=float, required=True, metavar="DAYS", help="age in days"
+    )
+    purge_parser.set_defaults(run=purge)
     return parser

@@ -37,6 +37,8 @@ class Settings:
     db_pool_size: int = 16
     db_pool_timeout: float = 2.0
     max_body_bytes: int = 1024 * 1024
+    reconcile_user: str | None = None
+    reconcile_password: str | None = dataclasses.field(default=None, repr=False)
 
     @property
     def engine_base(self) -> str:
@@ -81,6 +83,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         db_pool_size=reader.positive_int("GATEWAY_DB_POOL_SIZE", threads),
         db_pool_timeout=reader.positive_float("GATEWAY_DB_POOL_TIMEOUT", 2.0),
         max_body_bytes=reader.positive_int("GATEWAY_MAX_BODY_BYTES", 1024 * 1024),
+        reconcile_user=env.get("GATEWAY_RECONCILE_USER") or None,
+        reconcile_password=env.get("GATEWAY_RECONCILE_PASSWORD") or None,
     )
     _check_lease(settings)
     return settings

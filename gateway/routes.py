@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from urllib.parse import quote
 from urllib.parse import urlsplit
@@ -17,7 +16,6 @@ from gateway import links
 from gateway import pass_through
 from gateway.config import Settings
 from gateway.engine import DEFAULT_ENGINE
-from gateway.engine import EngineClient
 from gateway.engine import EngineOutcomeUnknown
 from gateway.engine import EngineUnreachable
 from gateway.errors import DatabaseUnavailable
@@ -27,23 +25,12 @@ from gateway.errors import PathNotFound
 from gateway.errors import PayloadTooLarge
 from gateway.responses import JSON
 from gateway.schema import head_revision
+from gateway.services import Services
 from gateway.start_request import StartTarget
 from gateway.start_request import parse_start
 from gateway.starts import StartResult
-from gateway.starts import StartService
-from gateway.store import ReservationStore
 
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class Services:
-    """What the routes need, built once by the app factory."""
-
-    settings: Settings
-    store: ReservationStore
-    engine: EngineClient
-    starts: StartService
 
 
 def services() -> Services:

@@ -28,9 +28,15 @@ from gateway.errors import IdempotencyKeyReused
 from gateway.errors import StartInProgress
 from gateway.errors import StartOutcomeUnknown
 from gateway.errors import StartTimedOut
+from gateway.metrics import DUPLICATE_INSTANCES
+from gateway.metrics import ENGINE_LATENCY
+from gateway.metrics import RECONCILIATIONS
+from gateway.metrics import START_OUTCOMES
 from gateway.start_request import ReservationIdentity
 from gateway.start_request import StartRequest
 from gateway.start_request import StartTarget
+from gateway.store import ClaimedReservation
+from gateway.store import PendingStart
 from gateway.store import Reservation
 from gateway.store import ReservationStore
 
@@ -98,13 +104,14 @@ class StartService:
         if isinstance(resolved, EngineAnswer):
             return _pass_through(resolved)
 
+        pending = PendingStart(
+            request.fingerprint, url.removeprefix(self.engine.base), request.body
+        )
         for _ in range(_MAX_ROUNDS):
-            reservation = self.store.reserve(
-                resolved, request.fingerprint, self.settings.lease
-            )
+            reservation = self.store.reserve(resolved, pending, self.settings.lease)
             if reservation.created:
                 attempt = _Attempt(resolved, reservation.attempt, url)
-                return self._forward(attempt, request, headers)
+                return self._forward(attempt, request.body, headers)
             result = self._answer_existing(resolved, request, headers, reservation, url)
             if result is not None:
                 return result
@@ -125,6 +132,7 @@ class StartService:
     ) -> StartResult | None:
         """Answer from another request's reservation; None means reserve again."""
         if reservation.fingerprint != request.fingerprint:
+            START_OUTCOMES.labels("rejected").inc()
             raise IdempotencyKeyReused(
                 f"{identity.describe()} was used for a start with other content",
                 processInstanceId=reservation.process_instance_id,
@@ -142,6 +150,7 @@ class StartService:
             return _replay(identity, settled)
         if settled.lease_expired:
             return self._take_over(identity, request, headers, settled, url)
+        START_OUTCOMES.labels("conflict").inc()
         raise StartInProgress(
             f"{identity.describe()} is reserved by a request still in flight",
             retry_after=1,
@@ -192,17 +201,31 @@ class StartService:
             raise self._unknown(attempt, timed_out=False)
         if found:
             return self._adopt(attempt, found)
-        return self._forward(attempt, request, headers)
+        return self._forward(attempt, request.body, headers)
+
+    def settle_claimed(
+        self, claimed: ClaimedReservation, headers: Mapping[str, str]
+    ) -> StartResult:
+        """Settle a row that a reconciler took over: adopt, or forward it again."""
+        url = self.engine.base + claimed.start.start_path
+        attempt = _Attempt(claimed.identity, claimed.attempt, url)
+        found = self._lookup(claimed.identity, headers)
+        if found is None:
+            raise self._unknown(attempt, timed_out=False)
+        if found:
+            return self._adopt(attempt, found)
+        return self._forward(attempt, claimed.start.body, headers)
 
     # this request owns the attempt
 
     def _forward(
-        self, attempt: _Attempt, request: StartRequest, headers: Mapping[str, str]
+        self, attempt: _Attempt, body: bytes, headers: Mapping[str, str]
     ) -> StartResult:
         """Send the start to the engine and settle the reservation by its outcome."""
         identity = attempt.identity
+        started_at = time.perf_counter()
         try:
-            answer = self.engine.start(attempt.url, request.body, headers)
+            answer = self.engine.start(attempt.url, body, headers)
         except EngineUnreachable as exc:
             # nothing reached the engine, so the reservation can go
             self.store.release(identity, attempt.number)
@@ -213,6 +236,8 @@ class StartService:
         except EngineOutcomeUnknown as exc:
             log.warning("outcome unknown for %s: %s", identity.describe(), exc)
             return self._settle_unknown(attempt, headers, exc.timed_out)
+        finally:
+            ENGINE_LATENCY.observe(time.perf_counter() - started_at)
 
         if 200 <= answer.status < 300:
             return self._record_created(attempt, answer)
@@ -232,11 +257,13 @@ class StartService:
         instance_id = _instance_id(answer.body)
         self._record(attempt, instance_id, answer.body)
         log.info("created %s as instance %s", attempt.identity.describe(), instance_id)
+        START_OUTCOMES.labels("created").inc()
         return StartResult(answer.status, answer.body, _JSON, CREATED, instance_id)
 
     def _release(self, attempt: _Attempt, answer: EngineAnswer) -> StartResult:
         """Delete the reservation of a start that the engine refused."""
         self.store.release(attempt.identity, attempt.number)
+        START_OUTCOMES.labels("released").inc()
         log.info(
             "released %s: the engine answered %d",
             attempt.identity.describe(),
@@ -273,6 +300,7 @@ class StartService:
         raise self._unknown(attempt, timed_out)
 
     def _unknown(self, attempt: _Attempt, timed_out: bool) -> StartOutcomeUnknown:
+        START_OUTCOMES.labels("unknown").inc()
         # the lease must run out before anyone may forward this start again
         retry_after = int(self.settings.lease) + 1
         message = (
@@ -287,6 +315,7 @@ class StartService:
         """Record an instance that the engine has but the gateway never heard of."""
         identity = attempt.identity
         if len(found) > 1:
+            DUPLICATE_INSTANCES.inc()
             # someone started instances past the gateway; the oldest one wins
             log.warning(
                 "the engine holds %d instances for %s; adopting the oldest, %s",
@@ -298,6 +327,7 @@ class StartService:
         body = self._start_response(identity, instance)
         self._record(attempt, instance.id, body)
         log.info("adopted instance %s for %s", instance.id, identity.describe())
+        START_OUTCOMES.labels("adopted").inc()
         return StartResult(200, body, _JSON, ADOPTED, instance.id)
 
     def _record(self, attempt: _Attempt, instance_id: str, body: bytes) -> None:
@@ -316,10 +346,13 @@ class StartService:
     ) -> list[FoundInstance] | None:
         """Return the engine's instances for the identity, or None if it can't tell."""
         try:
-            return self.engine.find_instances(identity, headers)
+            found = self.engine.find_instances(identity, headers)
         except (EngineUnreachable, EngineOutcomeUnknown) as exc:
             log.warning("lookup of %s failed: %s", identity.describe(), exc)
+            RECONCILIATIONS.labels("failed").inc()
             return None
+        RECONCILIATIONS.labels("found" if found else "not-found").inc()
+        return found
 
     def _start_response(
         self, identity: ReservationIdentity, instance: FoundInstance
@@ -430,6 +463,7 @@ class _DefinitionCache:
 
 def _replay(identity: ReservationIdentity, reservation: Reservation) -> StartResult:
     assert reservation.response is not None
+    START_OUTCOMES.labels("replayed").inc()
     log.info(
         "replayed instance %s for %s",
         reservation.process_instance_id,

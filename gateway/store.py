@@ -50,10 +50,11 @@ _COLUMNS = (
 _RESERVE = f"""
 WITH inserted AS (
     INSERT INTO reservations (engine_name, tenant_id, process_definition_key,
-        business_key, state, fingerprint, attempt, lease_expires_at)
+        business_key, state, fingerprint, start_path, request_body, attempt,
+        lease_expires_at)
     VALUES (%(engine_name)s, %(tenant_id)s, %(process_definition_key)s,
-        %(business_key)s, 'pending', %(fingerprint)s, 1,
-        now() + make_interval(secs => %(lease)s))
+        %(business_key)s, 'pending', %(fingerprint)s, %(start_path)s,
+        %(request_body)s, 1, now() + make_interval(secs => %(lease)s))
     ON CONFLICT ON CONSTRAINT reservations_identity_key DO NOTHING
     RETURNING {_COLUMNS}, true AS created
 )
@@ -86,6 +87,34 @@ WHERE {_IDENTITY} AND attempt = %(attempt)s AND state = 'pending'
 RETURNING attempt
 """  # noqa: S608
 
+# claim a batch of expired rows; SKIP LOCKED lets several reconcilers share the work
+_CLAIM_EXPIRED = """
+UPDATE reservations AS r
+SET attempt = r.attempt + 1,
+    lease_expires_at = now() + make_interval(secs => %(lease)s), updated_at = now()
+FROM (
+    SELECT engine_name, tenant_id, process_definition_key, business_key
+    FROM reservations
+    WHERE state = 'pending' AND lease_expires_at <= now()
+    ORDER BY lease_expires_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+) AS expired
+WHERE r.engine_name = expired.engine_name AND r.tenant_id = expired.tenant_id
+    AND r.process_definition_key = expired.process_definition_key
+    AND r.business_key = expired.business_key
+RETURNING r.engine_name, r.tenant_id, r.process_definition_key, r.business_key,
+    r.attempt, r.fingerprint, r.start_path, r.request_body
+"""
+
+# only started rows are purged; a pending row is the reconciler's to settle
+_PURGE = """
+DELETE FROM reservations
+WHERE state = 'started' AND created_at < now() - make_interval(days => %(days)s)
+"""
+
+_COUNT_PENDING = "SELECT count(*) FROM reservations WHERE state = 'pending'"
+
 _SCHEMA_REVISION = "SELECT version_num FROM alembic_version"
 
 
@@ -110,6 +139,24 @@ class Reservation:
     def lease_expired(self) -> bool:
         """Tell whether a pending row's lease has run out."""
         return self.state == PENDING and (self.lease_remaining or 0.0) <= 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class PendingStart:
+    """What a new reservation keeps of its start, to forward it again if needed."""
+
+    fingerprint: bytes
+    start_path: str
+    body: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimedReservation:
+    """An expired pending row that a reconciler now owns at a new attempt."""
+
+    identity: ReservationIdentity
+    attempt: int
+    start: PendingStart
 
 
 _ROW = class_row(Reservation)
@@ -141,12 +188,14 @@ class ReservationStore:
         self.pool.close()
 
     def reserve(
-        self, identity: ReservationIdentity, fingerprint: bytes, lease: float
+        self, identity: ReservationIdentity, start: PendingStart, lease: float
     ) -> Reservation:
         """Insert a pending reservation, or return the row holding the identity."""
         params = {
             **_identity_params(identity),
-            "fingerprint": fingerprint,
+            "fingerprint": start.fingerprint,
+            "start_path": start.start_path,
+            "request_body": start.body,
             "lease": lease,
         }
         row = self._fetch(_RESERVE, params)
@@ -158,7 +207,7 @@ class ReservationStore:
         existing = self.find(identity)
         if existing is None:
             # ...unless it was released in between, which makes a retry worthwhile
-            return self.reserve(identity, fingerprint, lease)
+            return self.reserve(identity, start, lease)
         return existing
 
     def find(self, identity: ReservationIdentity) -> Reservation | None:
@@ -193,6 +242,23 @@ class ReservationStore:
         params = {**_identity_params(identity), "attempt": attempt, "lease": lease}
         row = self._execute(_TAKE_OVER, params)[1]
         return None if row is None else int(row[0])
+
+    def claim_expired(self, limit: int, lease: float) -> list[ClaimedReservation]:
+        """Take over up to `limit` expired pending rows, each with attempt + 1."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                _CLAIM_EXPIRED, {"limit": limit, "lease": lease}
+            ).fetchall()
+        return [_claimed(row) for row in rows]
+
+    def purge(self, older_than_days: float) -> int:
+        """Delete started reservations older than the given number of days."""
+        return self._execute(_PURGE, {"days": older_than_days})[0]
+
+    def count_pending(self) -> int:
+        """Return how many reservations are pending."""
+        row = self._execute(_COUNT_PENDING, {})[1]
+        return 0 if row is None else int(row[0])
 
     def schema_revision(self) -> str | None:
         """Return the alembic revision that the database is at."""
@@ -232,6 +298,12 @@ class ReservationStore:
 
 def _unavailable() -> DatabaseUnavailable:
     return DatabaseUnavailable("the reservation database is unavailable", retry_after=1)
+
+
+def _claimed(row: tuple[Any, ...]) -> ClaimedReservation:
+    engine_name, tenant_id, key, business_key, attempt, fingerprint, path, body = row
+    identity = ReservationIdentity(engine_name, tenant_id or None, key, business_key)
+    return ClaimedReservation(identity, attempt, PendingStart(fingerprint, path, body))
 
 
 def _identity_params(identity: ReservationIdentity) -> dict[str, str]:

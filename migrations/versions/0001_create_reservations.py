@@ -25,6 +25,10 @@ def upgrade() -> None:
         sa.Column("business_key", sa.Text(), nullable=False),
         sa.Column("state", sa.Text(), nullable=False),
         sa.Column("fingerprint", sa.LargeBinary(), nullable=False),
+        # what was forwarded, so that reconciliation can forward it again after
+        # a crash; credentials are never part of it
+        sa.Column("start_path", sa.Text(), nullable=False),
+        sa.Column("request_body", sa.LargeBinary(), nullable=False),
         sa.Column("attempt", sa.Integer(), nullable=False, server_default="1"),
         sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("process_instance_id", sa.Text(), nullable=True),
