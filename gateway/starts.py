@@ -23,6 +23,7 @@ from gateway.engine import EngineClient
 from gateway.engine import EngineOutcomeUnknown
 from gateway.engine import EngineUnreachable
 from gateway.engine import FoundInstance
+from gateway.errors import DatabaseUnavailable
 from gateway.errors import EngineUnavailable
 from gateway.errors import IdempotencyKeyReused
 from gateway.errors import StartInProgress
@@ -331,9 +332,20 @@ class StartService:
         return StartResult(200, body, _JSON, ADOPTED, instance.id)
 
     def _record(self, attempt: _Attempt, instance_id: str, body: bytes) -> None:
-        recorded = self.store.record_started(
-            attempt.identity, attempt.number, instance_id, body
-        )
+        """Record the instance; the client gets it even if the record fails."""
+        try:
+            recorded = self.store.record_started(
+                attempt.identity, attempt.number, instance_id, body
+            )
+        except DatabaseUnavailable:
+            # the instance exists, so answering with it is right; the row stays
+            # pending, and the next request or reconciler adopts the instance
+            log.warning(
+                "could not record instance %s of %s; it will be adopted later",
+                instance_id,
+                attempt.identity.describe(),
+            )
+            return
         if not recorded:
             log.warning(
                 "attempt %d of %s is stale; a newer attempt owns the reservation",

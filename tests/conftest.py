@@ -24,6 +24,7 @@ import pytest
 
 from devenv.engine import EngineProcess
 from devenv.ports import free_port
+from devenv.ports import wait_until
 from devenv.postgres import LocalPostgres
 from gateway import schema
 from gateway.app import create_app
@@ -235,3 +236,48 @@ def proxied_gateway(
 ) -> RunningGateway:
     """A gateway whose engine calls all go through the recording proxy."""
     return start_gateway(engine_url=proxy.url, max_body_bytes=4096)
+
+
+@pytest.fixture
+def wait_for_lease_expiry(database_url: str) -> Callable[[str], None]:
+    """Wait until the pending reservation of a businessKey has an expired lease."""
+
+    def expired(business_key: str) -> bool:
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute(
+                "SELECT lease_expires_at <= now() FROM reservations"
+                " WHERE business_key = %s AND state = 'pending'",
+                (business_key,),
+            ).fetchone()
+        return bool(row and row[0])
+
+    def wait(business_key: str) -> None:
+        wait_until(lambda: expired(business_key), 30, f"the lease of {business_key}")
+
+    return wait
+
+
+@pytest.fixture
+def engine_instances(engine_http: httpx.Client) -> Callable[[str], list[str]]:
+    """List the ids of the engine's instances with a businessKey."""
+
+    def ids(business_key: str) -> list[str]:
+        answer = engine_http.get(
+            "/history/process-instance",
+            params={"processInstanceBusinessKey": business_key},
+        )
+        answer.raise_for_status()
+        return [item["id"] for item in answer.json()]
+
+    return ids
+
+
+FAULT_SETTINGS = {"engine_timeout": 1.0, "lease": 2.5, "inflight_wait": 0.3}
+
+
+@pytest.fixture
+def faulty_gateway(
+    proxy: EngineProxy, start_gateway: Callable[..., RunningGateway]
+) -> RunningGateway:
+    """A gateway with short timeouts whose engine calls go through the fault proxy."""
+    return start_gateway(engine_url=proxy.url, **FAULT_SETTINGS)

@@ -26,6 +26,7 @@ class Fault(enum.Enum):
     RESET_BEFORE_FORWARD = "reset-before-forward"  # RST, nothing forwarded
     BAD_GATEWAY = "bad-gateway"  # answer 502 without forwarding
     HOLD = "hold"  # forward only when the test releases it
+    ERROR_AFTER_FORWARD = "error-after-forward"  # forward, then answer an engine 500
 
 
 @dataclasses.dataclass
@@ -48,6 +49,9 @@ class EngineProxy:
         self.fault = Fault.NONE
         self.fault_matches = "/start"
         self.delay = 0.0
+        self.remaining: int | None = None
+        # what a held request does once released: forward, discard, or an answer
+        self.on_release: tuple[int, bytes] | str = "forward"
         self.forwarded = (
             threading.Event()
         )  # set when a faulted request reached the engine
@@ -71,14 +75,38 @@ class EngineProxy:
         self.server.shutdown()
         self.server.server_close()
 
-    def inject(self, fault: Fault, matches: str = "/start", delay: float = 0.0) -> None:
-        """Apply a fault to every request whose path contains `matches`."""
+    def inject(
+        self,
+        fault: Fault,
+        matches: str = "/start",
+        delay: float = 0.0,
+        times: int | None = None,
+    ) -> None:
+        """Apply a fault to requests whose path contains `matches`, `times` times."""
         self.fault = fault
         self.fault_matches = matches
         self.delay = delay
+        self.remaining = times
+        self.on_release = "forward"
         self.forwarded.clear()
         self.arrived.clear()
         self.release.clear()
+
+    def release_held(self, action: tuple[int, bytes] | str = "forward") -> None:
+        """Let held requests go: forward, discard, or answer with (status, body)."""
+        self.on_release = action
+        self.release.set()
+
+    def take_fault(self, path: str) -> Fault:
+        """Return the fault for a request, counting down limited faults."""
+        with self.lock:
+            if self.fault is Fault.NONE or self.fault_matches not in path:
+                return Fault.NONE
+            if self.remaining is not None:
+                if self.remaining <= 0:
+                    return Fault.NONE
+                self.remaining -= 1
+            return self.fault
 
     def clear(self) -> None:
         self.inject(Fault.NONE)
@@ -101,7 +129,7 @@ def _handler(proxy: EngineProxy) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             headers = {name: value for name, value in self.headers.items()}
-            fault = proxy.fault if proxy.fault_matches in self.path else Fault.NONE
+            fault = proxy.take_fault(self.path)
 
             if fault is Fault.RESET_BEFORE_FORWARD:
                 proxy.arrived.set()
@@ -114,6 +142,13 @@ def _handler(proxy: EngineProxy) -> type[BaseHTTPRequestHandler]:
             if fault is Fault.HOLD:
                 proxy.arrived.set()
                 proxy.release.wait(timeout=120)
+                if proxy.on_release == "discard":
+                    self._reset()
+                    return
+                if isinstance(proxy.on_release, tuple):
+                    status, answer = proxy.on_release
+                    self._answer(status, {"Content-Type": "application/json"}, answer)
+                    return
 
             with proxy.lock:
                 proxy.recorded.append(Recorded(self.command, self.path, body, headers))
@@ -121,6 +156,10 @@ def _handler(proxy: EngineProxy) -> type[BaseHTTPRequestHandler]:
             if fault is not Fault.NONE:
                 proxy.forwarded.set()
 
+            if fault is Fault.ERROR_AFTER_FORWARD:
+                error = b'{"type":"ProcessEngineException","message":"after commit"}'
+                self._answer(500, {"Content-Type": "application/json"}, error)
+                return
             if fault is Fault.DROP_RESPONSE:
                 self._reset()
                 return
