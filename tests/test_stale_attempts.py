@@ -1,0 +1,93 @@
+"""A late answer to an old attempt leaves the newer attempt's record alone.
+
+Replica A is paused (SIGSTOP) while its start is in flight, so its lease expires
+and replica B takes the start over. When A resumes, its late answer arrives.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.proxy import EngineProxy
+from tests.support.proxy import Fault
+from tests.support.replica import Replica
+from tests.test_crashes import START
+
+
+@pytest.fixture
+def replicas(
+    database_url: str, proxy: EngineProxy, tmp_path: Path
+) -> Iterator[tuple[Replica, Replica]]:
+    env = {
+        "GATEWAY_DATABASE_URL": database_url,
+        "GATEWAY_ENGINE_URL": proxy.url,
+        "GATEWAY_ENGINE_TIMEOUT": "1",
+        "GATEWAY_LEASE": "2.5",
+        "GATEWAY_INFLIGHT_WAIT": "0.3",
+        "GATEWAY_WORKERS": "1",
+        "GATEWAY_THREADS": "4",
+    }
+    a = Replica(env, tmp_path / "a.log").start()
+    b = Replica(env, tmp_path / "b.log").start()
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+def send(url: str, business_key: str, answers: list[httpx.Response]) -> None:
+    answers.append(
+        httpx.post(f"{url}{START}", json={"businessKey": business_key}, timeout=60)
+    )
+
+
+@pytest.mark.parametrize("late", ["success", "failure"])
+def test_late_answer_of_a_stale_attempt_changes_nothing(
+    late: str,
+    replicas: tuple[Replica, Replica],
+    proxy: EngineProxy,
+    business_key: str,
+    engine_instances: Callable[[str], list[str]],
+    reservations: Callable[[str], list[dict[str, Any]]],
+    wait_for_lease_expiry: Callable[[str], None],
+) -> None:
+    a, b = replicas
+    proxy.inject(Fault.HOLD, times=1)
+    late_answers: list[httpx.Response] = []
+    sender = threading.Thread(target=send, args=(a.url, business_key, late_answers))
+    sender.start()
+    assert proxy.arrived.wait(timeout=30)
+    a.pause()
+
+    if late == "success":
+        # the engine starts A's instance, but A is frozen and can't record it
+        proxy.release_held("forward")
+        assert proxy.forwarded.wait(timeout=30)
+    wait_for_lease_expiry(business_key)
+    takeover = httpx.post(
+        f"{b.url}{START}", json={"businessKey": business_key}, timeout=60
+    )
+    if late == "failure":
+        proxy.release_held((404, b'{"type":"RestException","message":"late refusal"}'))
+    a.resume()
+    sender.join(timeout=60)
+
+    [instance] = engine_instances(business_key)
+    assert takeover.status_code == 200, takeover.text
+    assert takeover.json()["id"] == instance
+    expected = "adopted" if late == "success" else "created"
+    assert takeover.headers["Idempotency-Status"] == expected
+    # A did answer its client, late, with what the engine told it
+    assert late_answers[0].status_code == (200 if late == "success" else 404)
+    [row] = reservations(business_key)
+    assert (row["state"], row["process_instance_id"], row["attempt"]) == (
+        "started",
+        instance,
+        2,
+    )
