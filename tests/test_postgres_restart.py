@@ -1,4 +1,4 @@
-"""PostgreSQL restarts under load: 503 while it is down, then recovery, no duplicates."""
+"""PostgreSQL restarts under load: 503 while it is down, recovery, no duplicates."""
 
 from __future__ import annotations
 

@@ -191,12 +191,16 @@ def _handler(proxy: EngineProxy) -> type[BaseHTTPRequestHandler]:
                 connection.close()
 
         def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except OSError:
+                # the gateway is gone (killed, or it gave up); nobody reads this
+                self.close_connection = True
 
         def _reset(self) -> None:
             # SO_LINGER with a zero timeout makes close() send a RST
