@@ -8,7 +8,7 @@ ENGINE_SOURCES := engine/pom.xml $(shell find engine/src -type f 2>/dev/null)
 OPERATON_JAR := engine/target/operaton/test-engine.jar
 CAMUNDA_JAR := engine/target/camunda/test-engine.jar
 
-.PHONY: install engines lint format test test-operaton test-contract-camunda run clean
+.PHONY: install engines lint format test test-operaton test-contract-camunda campaign run clean
 
 install: $(INSTALLED)
 
@@ -43,6 +43,11 @@ test-operaton: $(INSTALLED) $(OPERATON_JAR)
 
 test-contract-camunda: $(INSTALLED) $(CAMUNDA_JAR)
 	ENGINE_FLAVOR=camunda $(BIN)/pytest -m contract
+
+# the long fault campaign: 30 trials of every fault and kill point
+CAMPAIGN_TRIALS ?= 30
+campaign: $(INSTALLED) $(OPERATON_JAR)
+	CAMPAIGN_TRIALS=$(CAMPAIGN_TRIALS) $(BIN)/pytest -m campaign -s
 
 run: $(INSTALLED) $(OPERATON_JAR)
 	$(BIN)/python -m devenv.run
