@@ -8,7 +8,7 @@ ENGINE_SOURCES := engine/pom.xml $(shell find engine/src -type f 2>/dev/null)
 OPERATON_JAR := engine/target/operaton/test-engine.jar
 CAMUNDA_JAR := engine/target/camunda/test-engine.jar
 
-.PHONY: install engines lint format test test-operaton test-contract-camunda campaign run clean
+.PHONY: install engines lint format test test-deps test-operaton test-contract-camunda campaign run clean
 
 install: $(INSTALLED)
 
@@ -35,10 +35,18 @@ format: $(INSTALLED)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# nginx for the load-balancer test: Debian's package, installed once
+NGINX := $(shell command -v nginx || ls /usr/sbin/nginx 2>/dev/null)
+test-deps:
+ifeq ($(NGINX),)
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light
+endif
+
 # the whole suite against Operaton, then the engine contract against Camunda 7.24
 test: lint test-operaton test-contract-camunda
 
-test-operaton: $(INSTALLED) $(OPERATON_JAR)
+test-operaton: $(INSTALLED) $(OPERATON_JAR) test-deps
 	ENGINE_FLAVOR=operaton $(BIN)/pytest
 
 test-contract-camunda: $(INSTALLED) $(CAMUNDA_JAR)

@@ -9,15 +9,17 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
+from pathlib import Path
 
-from gateway import schema
 from gateway.config import load_settings
 from gateway.errors import ConfigError
 from gateway.logs import configure_logging
-from gateway.reconcile import Reconciler
-from gateway.server import GatewayServer
-from gateway.services import build_services
+
+# The commands import the rest of the gateway when they run. `serve` must set
+# PROMETHEUS_MULTIPROC_DIR before prometheus_client is first imported, or the
+# workers it forks would each keep their metrics to themselves.
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +49,29 @@ def serve(args: argparse.Namespace) -> int:
             os.environ[variable] = str(value)
     settings = load_settings()
     settings.require_database_url()
+    _prepare_metrics_dir()
+
+    from gateway.server import GatewayServer  # noqa: PLC0415 -- see the note above
 
     GatewayServer().run()
     return 0
 
 
+def _prepare_metrics_dir() -> None:
+    """Give the workers an empty folder for their combined metrics."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        # samples of an earlier run of this folder would be summed in
+        for stale in Path(directory).glob("*.db"):
+            stale.unlink()
+        return
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
+
+
 def migrate(args: argparse.Namespace) -> int:
     """Upgrade the database schema to head."""
+    from gateway import schema  # noqa: PLC0415 -- see the note above
+
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
     schema.upgrade(settings.require_database_url())
@@ -63,6 +81,9 @@ def migrate(args: argparse.Namespace) -> int:
 
 def reconcile(args: argparse.Namespace) -> int:
     """Resolve pending reservations whose lease has expired, once or in a loop."""
+    from gateway.reconcile import Reconciler  # noqa: PLC0415 -- see the note above
+    from gateway.services import build_services  # noqa: PLC0415
+
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
     services = build_services(settings)
@@ -83,6 +104,8 @@ def reconcile(args: argparse.Namespace) -> int:
 
 def purge(args: argparse.Namespace) -> int:
     """Delete started reservations older than the given number of days."""
+    from gateway.services import build_services  # noqa: PLC0415 -- see the note above
+
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
     services = build_services(settings)

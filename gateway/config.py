@@ -37,6 +37,8 @@ class Settings:
     db_pool_size: int = 16
     db_pool_timeout: float = 2.0
     max_body_bytes: int = 1024 * 1024
+    trusted_proxies: int = 0
+    grace_period: float = 30.0
     reconcile_user: str | None = None
     reconcile_password: str | None = dataclasses.field(default=None, repr=False)
 
@@ -83,6 +85,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         db_pool_size=reader.positive_int("GATEWAY_DB_POOL_SIZE", threads),
         db_pool_timeout=reader.positive_float("GATEWAY_DB_POOL_TIMEOUT", 2.0),
         max_body_bytes=reader.positive_int("GATEWAY_MAX_BODY_BYTES", 1024 * 1024),
+        trusted_proxies=reader.non_negative_int("GATEWAY_TRUSTED_PROXIES", 0),
+        grace_period=reader.non_negative_float("GATEWAY_GRACE_PERIOD", 30.0),
         reconcile_user=env.get("GATEWAY_RECONCILE_USER") or None,
         reconcile_password=env.get("GATEWAY_RECONCILE_PASSWORD") or None,
     )
@@ -143,6 +147,14 @@ class _Reader:
         if value <= 0:
             raise ConfigError(f"{name} must be greater than 0, got {value}")
         return value
+
+    def non_negative_int(self, name: str, default: int) -> int:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        if not raw.isdigit():
+            raise ConfigError(f"{name} must be a whole number >= 0, got {raw!r}")
+        return int(raw)
 
     def port(self, name: str, default: int) -> int:
         value = self.positive_int(name, default)

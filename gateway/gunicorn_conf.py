@@ -17,7 +17,8 @@ worker_class = _settings.worker_class
 # a start may wait for the engine for the whole engine timeout, plus the time it
 # takes to look the outcome up afterwards
 timeout = int(_settings.engine_timeout * 2 + 30)
-graceful_timeout = 30
+# on SIGTERM a worker stops accepting and finishes its starts for this long
+graceful_timeout = _settings.grace_period
 keepalive = 5
 accesslog = None
 errorlog = "-"
@@ -41,6 +42,13 @@ def on_starting(server: Any) -> None:
 def post_fork(server: Any, worker: Any) -> None:
     """Configure logging in each worker, which builds its own connection pools."""
     configure_logging(_settings.log_format, _settings.log_level)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Drop a dead worker's live metrics; its counters stay in the totals."""
+    from prometheus_client import multiprocess  # noqa: PLC0415 -- after the env is set
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
 def worker_exit(server: Any, worker: Any) -> None:

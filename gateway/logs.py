@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import sys
 import time
@@ -10,6 +11,20 @@ import orjson
 
 # attributes that every LogRecord has; anything else was passed in `extra`
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+# the id of the request being handled, so that every line logged for it names it
+request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "request_id", default=None
+)
+
+
+class RequestIdFilter(logging.Filter):
+    """Add the current request id to every record logged while handling it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id.get()
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -24,7 +39,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         for name, value in vars(record).items():
-            if name not in _STANDARD:
+            if name not in _STANDARD and value is not None:
                 document[name] = value
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
@@ -34,6 +49,7 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(log_format: str, level: str) -> None:
     """Send the gateway's logs to stderr in the configured format."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RequestIdFilter())
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:

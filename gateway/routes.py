@@ -13,7 +13,9 @@ from flask import current_app
 from flask import request
 
 from gateway import links
+from gateway import metrics as gateway_metrics
 from gateway import pass_through
+from gateway import tracing
 from gateway.config import Settings
 from gateway.engine import DEFAULT_ENGINE
 from gateway.engine import EngineOutcomeUnknown
@@ -21,6 +23,7 @@ from gateway.engine import EngineUnreachable
 from gateway.errors import DatabaseUnavailable
 from gateway.errors import EngineConnectionLost
 from gateway.errors import EngineUnavailable
+from gateway.errors import GatewayError
 from gateway.errors import PathNotFound
 from gateway.errors import PayloadTooLarge
 from gateway.responses import JSON
@@ -60,6 +63,7 @@ def create_blueprint(base: str) -> Blueprint:
     bp.add_url_rule(f"{base}/<path:rest>", view_func=forward, methods=methods)
     bp.add_url_rule("/healthz", view_func=healthz)
     bp.add_url_rule("/readyz", view_func=readyz)
+    bp.add_url_rule("/metrics", view_func=metrics)
     return bp
 
 
@@ -92,12 +96,67 @@ def start_by_id(definition_id: str, engine_name: str | None = None) -> Response:
 
 def _start(target: StartTarget, named: bool) -> Response:
     gateway = services()
-    body = _read_body(gateway.settings.max_body_bytes)
-
-    start = parse_start(target, body, gateway.settings.require_business_key)
-    result = gateway.starts.start(start, dict(request.headers), named)
+    decision = _Decision(target)
+    try:
+        body = _read_body(gateway.settings.max_body_bytes)
+        start = parse_start(target, body, gateway.settings.require_business_key)
+        decision.business_key = start.business_key
+        result = gateway.starts.start(start, tracing.outgoing_headers(), named)
+        decision.settle(result)
+    except GatewayError as exc:
+        decision.outcome = _ERROR_OUTCOMES.get(type(exc).__name__, exc.error_type)
+        raise
+    finally:
+        decision.log()
 
     return _start_response(result, gateway.settings)
+
+
+# the outcome that a start decision's log line names, for errors
+_ERROR_OUTCOMES = {
+    "IdempotencyKeyReused": "rejected",
+    "StartInProgress": "conflict",
+    "StartOutcomeUnknown": "unknown",
+    "StartTimedOut": "unknown",
+}
+
+
+class _Decision:
+    """Collect what one start decided, and log it as one structured line."""
+
+    def __init__(self, target: StartTarget) -> None:
+        self.target = target
+        self.business_key: str | None = None
+        self.outcome = "failed"
+        self.process_instance_id: str | None = None
+
+    def settle(self, result: StartResult) -> None:
+        if result.idempotency_status is not None:
+            self.outcome = result.idempotency_status
+        elif self.business_key is None:
+            self.outcome = "unprotected"
+        else:
+            # the engine refused, and its answer passed through
+            self.outcome = "released"
+        self.process_instance_id = result.process_instance_id
+
+    def log(self) -> None:
+        log.info(
+            "start %s for businessKey %r",
+            self.outcome,
+            self.business_key,
+            extra={
+                "event": "start",
+                "engine": self.target.engine_name,
+                "processDefinitionKey": self.target.process_definition_key,
+                "processDefinitionId": self.target.process_definition_id,
+                "businessKey": self.business_key,
+                "tenantId": self.target.tenant_id,
+                "outcome": self.outcome,
+                "processInstanceId": self.process_instance_id,
+                "durationMs": tracing.elapsed_ms(),
+            },
+        )
 
 
 def _read_body(limit: int) -> bytes:
@@ -141,7 +200,7 @@ def forward(rest: str) -> Response:
             method=request.method,
             suffix=suffix,
             query=request.query_string.decode("latin-1"),
-            headers=dict(request.headers),
+            headers=tracing.outgoing_headers(),
             body=request.stream,
             gateway_base=_gateway_base(gateway.settings),
         )
@@ -204,6 +263,12 @@ def readyz() -> Response:
     if revision != head:
         return _report(503, report, f"the schema is at {revision}, not at head {head}")
     return _report(200, report, None)
+
+
+def metrics() -> Response:
+    """Expose the Prometheus metrics of every worker."""
+    body = gateway_metrics.render(services().store)
+    return Response(body, 200, content_type=gateway_metrics.CONTENT_TYPE)
 
 
 def _report(status: int, report: dict[str, object], reason: str | None) -> Response:

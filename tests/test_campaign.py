@@ -74,6 +74,8 @@ def settle_by_retry(url: str, model: str, business_key: str) -> httpx.Response:
         time.sleep(min(float(answer.headers.get("Retry-After", "1")), 0.25))
 
 
+# every trial takes a few seconds, most of them waiting for a lease to expire
+@pytest.mark.timeout(120 + TRIALS * 60)
 def test_fault_campaign(
     campaign_proxy: EngineProxy,
     campaign_env: dict[str, str],

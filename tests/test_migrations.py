@@ -1,0 +1,147 @@
+"""The alembic migrations: concurrent runs, a round trip, and the schema they build."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from gateway.schema import head_revision
+from tests.conftest import TEST_DATABASE_PREFIX
+from tests.conftest import PostgresServer
+
+ROOT = Path(__file__).resolve().parent.parent
+GATEWAY = str(Path(sys.executable).parent / "gateway")
+ALEMBIC = str(Path(sys.executable).parent / "alembic")
+
+
+@pytest.fixture
+def empty_database(postgres: PostgresServer) -> Iterator[str]:
+    name = f"{TEST_DATABASE_PREFIX}{uuid.uuid4().hex[:12]}"
+    url = postgres.create_database(name)
+    yield url
+    postgres.drop_database(name)
+
+
+def run(command: list[str], url: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        command,
+        env={"PATH": "/usr/bin:/bin", "GATEWAY_DATABASE_URL": url},
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def revision(url: str) -> str | None:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    return None if row is None else str(row[0])
+
+
+def test_three_concurrent_migrates_all_succeed(empty_database: str) -> None:
+    with ThreadPoolExecutor(3) as pool:
+        done = list(
+            pool.map(lambda _: run([GATEWAY, "migrate"], empty_database), range(3))
+        )
+
+    assert [d.returncode for d in done] == [0, 0, 0], [d.stderr[-500:] for d in done]
+    assert revision(empty_database) == head_revision()
+
+
+def test_downgrade_to_base_and_upgrade_again(empty_database: str) -> None:
+    assert run([ALEMBIC, "upgrade", "head"], empty_database).returncode == 0
+    down = run([ALEMBIC, "downgrade", "base"], empty_database)
+    assert down.returncode == 0, down.stderr
+    with psycopg.connect(empty_database) as conn:
+        assert conn.execute("SELECT to_regclass('reservations')").fetchone() == (None,)
+    up = run([ALEMBIC, "upgrade", "head"], empty_database)
+
+    assert up.returncode == 0, up.stderr
+    assert revision(empty_database) == head_revision()
+
+
+def test_schema_has_the_reservation_identity_and_state(empty_database: str) -> None:
+    assert run([GATEWAY, "migrate"], empty_database).returncode == 0
+
+    with psycopg.connect(empty_database) as conn:
+        columns = dict(
+            conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns"
+                " WHERE table_name = 'reservations'"
+            ).fetchall()
+        )
+        unique = conn.execute(
+            "SELECT array_agg(a.attname ORDER BY k.ord) FROM pg_constraint c"
+            " CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord)"
+            " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum"
+            " WHERE c.conname = 'reservations_identity_key' AND c.contype = 'u'"
+        ).fetchone()
+        checks = {
+            row[0]
+            for row in conn.execute(
+                "SELECT conname FROM pg_constraint"
+                " WHERE conrelid = 'reservations'::regclass AND contype = 'c'"
+            ).fetchall()
+        }
+        indexes = {
+            row[0]
+            for row in conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'reservations'"
+            ).fetchall()
+        }
+
+    assert columns == {
+        "engine_name": "text",
+        "tenant_id": "text",
+        "process_definition_key": "text",
+        "business_key": "text",
+        "state": "text",
+        "fingerprint": "bytea",
+        "start_path": "text",
+        "request_body": "bytea",
+        "attempt": "integer",
+        "lease_expires_at": "timestamp with time zone",
+        "process_instance_id": "text",
+        "response": "bytea",
+        "created_at": "timestamp with time zone",
+        "updated_at": "timestamp with time zone",
+    }
+    assert unique == (
+        ["engine_name", "tenant_id", "process_definition_key", "business_key"],
+    )
+    assert checks >= {
+        "reservations_state_check",
+        "reservations_started_check",
+        "reservations_pending_check",
+        "reservations_attempt_check",
+    }
+    assert {"reservations_pending_lease_idx", "reservations_created_at_idx"} <= indexes
+
+
+def test_readyz_answers_503_while_the_schema_is_behind_head(
+    empty_database: str, start_gateway: Callable[..., Any]
+) -> None:
+    gateway = start_gateway(database_url=empty_database)
+
+    with gateway.client() as http:
+        behind = http.get(f"{gateway.url}/readyz")
+        run([GATEWAY, "migrate"], empty_database)
+        ready = http.get(f"{gateway.url}/readyz")
+
+    assert behind.status_code == 503
+    assert "not at head" in behind.json()["reason"]
+    assert ready.status_code == 200
+    assert ready.json()["schema"] == {
+        "head": head_revision(),
+        "current": head_revision(),
+    }
