@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from gateway.config import load_settings
@@ -18,8 +19,10 @@ worker_class = _settings.worker_class
 # takes to look the outcome up afterwards
 timeout = int(_settings.engine_timeout * 2 + 30)
 # on SIGTERM a worker stops accepting and finishes its starts for this long
-graceful_timeout = _settings.grace_period
+graceful_timeout = math.ceil(_settings.grace_period)
 keepalive = 5
+# replicas on one host would all claim the same default control socket path
+control_socket_disable = True
 accesslog = None
 errorlog = "-"
 loglevel = _settings.log_level.lower()

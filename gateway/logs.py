@@ -18,15 +18,6 @@ request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 
-class RequestIdFilter(logging.Filter):
-    """Add the current request id to every record logged while handling it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = request_id.get()
-        return True
-
-
 class JsonFormatter(logging.Formatter):
     """Format a record as one JSON object, with any `extra` fields kept."""
 
@@ -37,6 +28,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            # the record is formatted in the thread that logged it, inside its request
+            "request_id": getattr(record, "request_id", None) or request_id.get(),
         }
         for name, value in vars(record).items():
             if name not in _STANDARD and value is not None:
@@ -49,7 +42,6 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(log_format: str, level: str) -> None:
     """Send the gateway's logs to stderr in the configured format."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(RequestIdFilter())
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
@@ -59,3 +51,5 @@ def configure_logging(log_format: str, level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # alembic announces each of its plugins at info level whenever it loads
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

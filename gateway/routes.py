@@ -147,6 +147,7 @@ class _Decision:
             self.business_key,
             extra={
                 "event": "start",
+                "request_id": tracing.current_request_id(),
                 "engine": self.target.engine_name,
                 "processDefinitionKey": self.target.process_definition_key,
                 "processDefinitionId": self.target.process_definition_id,

@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 
-from devenv.ports import is_listening
 from devenv.ports import wait_until
 from tests.support.proxy import EngineProxy
 from tests.support.proxy import Fault
@@ -47,15 +46,18 @@ def test_sigterm_during_a_held_forward_loses_no_answer(
 
     stopper = threading.Thread(target=replica.stop)
     stopper.start()
-    # the replica stops accepting before the held start is let go
+    # let the held start go only once the master has begun its shutdown
     wait_until(
-        lambda: not is_listening(replica.port), 30, "the replica to stop listening"
+        lambda: "Handling signal: term" in replica.log_path.read_text(),
+        30,
+        "the replica to handle SIGTERM",
     )
     proxy.release_held("forward")
     sender.join(timeout=60)
     stopper.join(timeout=60)
 
     assert replica.process is not None and replica.process.returncode == 0
+    assert "Shutting down: Master" in replica.log_path.read_text()
     [instance] = engine_instances(business_key)
     assert answers[0].status_code == 200
     assert answers[0].json()["id"] == instance

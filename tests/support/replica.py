@@ -59,7 +59,8 @@ class Replica:
         if self.process is None or self.process.poll() is not None:
             return
         self._signal(signal.SIGCONT)
-        self._signal(signal.SIGTERM)
+        # an orchestrator signals the master, which stops its workers gracefully
+        self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
