@@ -47,8 +47,11 @@ def build(flavour: str) -> Path:
 class EngineProcess:
     """One running engine, started from its jar."""
 
-    def __init__(self, flavour: str, port: int, log_path: Path) -> None:
+    def __init__(
+        self, flavour: str, port: int, log_path: Path, profiles: tuple[str, ...] = ()
+    ) -> None:
         self.flavour = flavour
+        self.profiles = profiles
         self.port = port
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
@@ -75,6 +78,11 @@ class EngineProcess:
                 str(jar),
                 f"--server.port={self.port}",
                 "--server.address=127.0.0.1",
+                *(
+                    [f"--spring.profiles.active={','.join(self.profiles)}"]
+                    if self.profiles
+                    else []
+                ),
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -100,7 +108,8 @@ class EngineProcess:
         if self.process is not None and self.process.poll() is not None:
             raise RuntimeError(f"the engine exited early; see {self.log_path}")
         try:
-            with urllib.request.urlopen(f"{self.url}/version", timeout=2) as response:  # noqa: S310
+            # /engine answers without credentials even when the engine wants them
+            with urllib.request.urlopen(f"{self.url}/engine", timeout=2) as response:  # noqa: S310
                 return bool(response.status == 200)
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return False

@@ -37,6 +37,10 @@ class Settings:
     db_pool_size: int = 16
     db_pool_timeout: float = 2.0
     max_body_bytes: int = 1024 * 1024
+    max_business_key_length: int = 255
+    max_variable_name_length: int = 255
+    max_json_depth: int = 32
+    replay_authorization: bool = True
     trusted_proxies: int = 0
     grace_period: float = 30.0
     reconcile_user: str | None = None
@@ -85,6 +89,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         db_pool_size=reader.positive_int("GATEWAY_DB_POOL_SIZE", threads),
         db_pool_timeout=reader.positive_float("GATEWAY_DB_POOL_TIMEOUT", 2.0),
         max_body_bytes=reader.positive_int("GATEWAY_MAX_BODY_BYTES", 1024 * 1024),
+        max_business_key_length=reader.bounded_int(
+            "GATEWAY_MAX_BUSINESS_KEY_LENGTH", 255, 255
+        ),
+        max_variable_name_length=reader.positive_int(
+            "GATEWAY_MAX_VARIABLE_NAME_LENGTH", 255
+        ),
+        max_json_depth=reader.positive_int("GATEWAY_MAX_JSON_DEPTH", 32),
+        replay_authorization=reader.boolean("GATEWAY_REPLAY_AUTHORIZATION", True),
         trusted_proxies=reader.non_negative_int("GATEWAY_TRUSTED_PROXIES", 0),
         grace_period=reader.non_negative_float("GATEWAY_GRACE_PERIOD", 30.0),
         reconcile_user=env.get("GATEWAY_RECONCILE_USER") or None,
@@ -155,6 +167,12 @@ class _Reader:
         if not raw.isdigit():
             raise ConfigError(f"{name} must be a whole number >= 0, got {raw!r}")
         return int(raw)
+
+    def bounded_int(self, name: str, default: int, maximum: int) -> int:
+        value = self.positive_int(name, default)
+        if value > maximum:
+            raise ConfigError(f"{name} must be at most {maximum}, got {value}")
+        return value
 
     def port(self, name: str, default: int) -> int:
         value = self.positive_int(name, default)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
@@ -29,6 +30,7 @@ from gateway.start_request import StartTarget
 log = logging.getLogger(__name__)
 
 DEFAULT_ENGINE = "default"
+_ENGINE_NAMES_TTL = 60.0
 
 # RFC 9110, section 7.6.1: these describe one connection and are never forwarded
 HOP_BY_HOP = frozenset(
@@ -112,6 +114,7 @@ class EngineClient:
             # never retry on the transport level: a retried start could start twice
             retries=False,
         )
+        self._names: tuple[float, frozenset[str]] | None = None
 
     # paths
 
@@ -247,16 +250,33 @@ class EngineClient:
                 str(exc), isinstance(exc, ReadTimeoutError)
             ) from exc
 
-    def version(self) -> str | None:
-        """Return the engine's version, or None when it can't be reached."""
+    def engine_names(self, headers: Mapping[str, str]) -> frozenset[str] | None:
+        """Return the names of the engine's process engines; None if it won't say."""
+        cached = self._names
+        if cached is not None and time.monotonic() < cached[0]:
+            return cached[1]
         try:
-            answer = self.get(f"{self.base}/version", {}, timeout=2.0)
+            answer = self.get(f"{self.base}/engine", headers, timeout=5.0)
         except (EngineUnreachable, EngineOutcomeUnknown):
             return None
         if answer.status != 200:
             return None
+        names = frozenset(str(item.get("name")) for item in answer.json())
+        # engines are added or removed only by redeploying the engine itself
+        self._names = (time.monotonic() + _ENGINE_NAMES_TTL, names)
+        return names
+
+    def probe(self) -> tuple[bool, str | None]:
+        """Tell whether the engine answers at all, and its version if it says."""
+        try:
+            answer = self.get(f"{self.base}/version", {}, timeout=2.0)
+        except (EngineUnreachable, EngineOutcomeUnknown):
+            return False, None
+        if answer.status != 200:
+            # an engine that wants credentials still answers
+            return True, None
         version = answer.json().get("version")
-        return str(version) if version is not None else None
+        return True, str(version) if version is not None else None
 
     def _list(
         self, url: str, query: dict[str, str], headers: Mapping[str, str]

@@ -62,6 +62,25 @@ class PathNotFound(GatewayError):
     error_type = "NotFound"
 
 
+class ReplayRefused(GatewayError):
+    """The engine won't let this caller read the instance, so it gets no replay.
+
+    The status is the engine's own (401, 403, or 404 for data it hides), but
+    the body is the gateway's: the engine's message may name the instance.
+    """
+
+    error_type = "ReplayRefused"
+
+    def __init__(self, message: str, status: int, challenge: str | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.challenge = challenge
+
+    def headers(self) -> dict[str, str]:
+        """Return the engine's authentication challenge, if it sent one."""
+        return {"WWW-Authenticate": self.challenge} if self.challenge else {}
+
+
 class IdempotencyKeyReused(GatewayError):
     """The businessKey was already used for a start with other content."""
 

@@ -14,6 +14,7 @@ from flask import request
 
 from gateway import links
 from gateway import metrics as gateway_metrics
+from gateway import openapi
 from gateway import pass_through
 from gateway import tracing
 from gateway.config import Settings
@@ -29,6 +30,7 @@ from gateway.errors import PayloadTooLarge
 from gateway.responses import JSON
 from gateway.schema import head_revision
 from gateway.services import Services
+from gateway.start_request import StartLimits
 from gateway.start_request import StartTarget
 from gateway.start_request import parse_start
 from gateway.starts import StartResult
@@ -64,6 +66,7 @@ def create_blueprint(base: str) -> Blueprint:
     bp.add_url_rule("/healthz", view_func=healthz)
     bp.add_url_rule("/readyz", view_func=readyz)
     bp.add_url_rule("/metrics", view_func=metrics)
+    bp.add_url_rule("/openapi.json", view_func=openapi_document)
     return bp
 
 
@@ -99,7 +102,12 @@ def _start(target: StartTarget, named: bool) -> Response:
     decision = _Decision(target)
     try:
         body = _read_body(gateway.settings.max_body_bytes)
-        start = parse_start(target, body, gateway.settings.require_business_key)
+        start = parse_start(
+            target,
+            body,
+            gateway.settings.require_business_key,
+            _limits(gateway.settings),
+        )
         decision.business_key = start.business_key
         result = gateway.starts.start(start, tracing.outgoing_headers(), named)
         decision.settle(result)
@@ -118,6 +126,7 @@ _ERROR_OUTCOMES = {
     "StartInProgress": "conflict",
     "StartOutcomeUnknown": "unknown",
     "StartTimedOut": "unknown",
+    "ReplayRefused": "rejected",
 }
 
 
@@ -158,6 +167,14 @@ class _Decision:
                 "durationMs": tracing.elapsed_ms(),
             },
         )
+
+
+def _limits(settings: Settings) -> StartLimits:
+    return StartLimits(
+        business_key_length=settings.max_business_key_length,
+        variable_name_length=settings.max_variable_name_length,
+        json_depth=settings.max_json_depth,
+    )
 
 
 def _read_body(limit: int) -> bytes:
@@ -251,9 +268,9 @@ def readyz() -> Response:
     """Answer whether the database is reachable and its schema is at head."""
     gateway = services()
     head = head_revision()
-    engine_version = gateway.engine.version()
+    reachable, engine_version = gateway.engine.probe()
     report: dict[str, object] = {
-        "engine": {"reachable": engine_version is not None, "version": engine_version},
+        "engine": {"reachable": reachable, "version": engine_version},
         "schema": {"head": head},
     }
     try:
@@ -270,6 +287,12 @@ def metrics() -> Response:
     """Expose the Prometheus metrics of every worker."""
     body = gateway_metrics.render(services().store)
     return Response(body, 200, content_type=gateway_metrics.CONTENT_TYPE)
+
+
+def openapi_document() -> Response:
+    """Serve the OpenAPI document of the gateway's own endpoints."""
+    body = openapi.document(services().settings.base_path)
+    return Response(body, 200, content_type=JSON)
 
 
 def _report(status: int, report: dict[str, object], reason: str | None) -> Response:

@@ -17,13 +17,21 @@ import orjson
 from gateway.errors import BusinessKeyMissing
 from gateway.errors import InvalidRequest
 
-# the engine keeps the businessKey in a varchar(255) column
-MAX_BUSINESS_KEY_LENGTH = 255
 MAX_SEGMENT_LENGTH = 255
 
 _UNSAFE_SEGMENT = re.compile(r"[\x00-\x1f\x7f/\\]")
 _STRING_FIELDS = ("businessKey", "caseInstanceId")
 _BOOLEAN_FIELDS = ("skipCustomListeners", "skipIoMappings", "withVariablesInReturn")
+
+
+@dataclasses.dataclass(frozen=True)
+class StartLimits:
+    """How large the parts of a start body may be."""
+
+    # the engine keeps the businessKey and variable names in varchar(255) columns
+    business_key_length: int = 255
+    variable_name_length: int = 255
+    json_depth: int = 32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,11 +93,15 @@ def check_segment(label: str, value: str) -> None:
 
 
 def parse_start(
-    target: StartTarget, body: bytes, require_business_key: bool
+    target: StartTarget,
+    body: bytes,
+    require_business_key: bool,
+    limits: StartLimits = StartLimits(),
 ) -> StartRequest:
     """Validate a start body and compute its fingerprint."""
     document = _load_object(body)
-    _check_types(document)
+    _check_depth(document, limits.json_depth)
+    _check_types(document, limits)
 
     business_key = document.get("businessKey")
     if business_key is None or business_key == "":
@@ -98,11 +110,14 @@ def parse_start(
                 "the start has no businessKey, which idempotency needs"
             )
         business_key = None
-    elif len(business_key) > MAX_BUSINESS_KEY_LENGTH:
+    elif len(business_key) > limits.business_key_length:
         raise InvalidRequest(
             f"businessKey is {len(business_key)} characters long, "
-            f"the engine allows at most {MAX_BUSINESS_KEY_LENGTH}"
+            f"the limit is {limits.business_key_length}"
         )
+    elif "\x00" in business_key:
+        # PostgreSQL text can't hold NUL, and no engine database can either
+        raise InvalidRequest("businessKey contains a NUL character")
 
     return StartRequest(
         target=target,
@@ -132,7 +147,24 @@ def _load_object(body: bytes) -> dict[str, Any]:
     return document
 
 
-def _check_types(document: dict[str, Any]) -> None:
+def _check_depth(document: Any, limit: int) -> None:
+    """Refuse JSON nested deeper than the limit, without recursion."""
+    level = [document]
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            raise InvalidRequest(f"the body is nested deeper than {limit} levels")
+        children: list[Any] = []
+        for value in level:
+            if isinstance(value, dict):
+                children.extend(value.values())
+            elif isinstance(value, list):
+                children.extend(value)
+        level = children
+
+
+def _check_types(document: dict[str, Any], limits: StartLimits) -> None:
     for name in _STRING_FIELDS:
         _expect(document, name, str, "a string")
     for name in _BOOLEAN_FIELDS:
@@ -141,6 +173,11 @@ def _check_types(document: dict[str, Any]) -> None:
     _expect(document, "variables", dict, "an object")
 
     for name, variable in (document.get("variables") or {}).items():
+        if len(name) > limits.variable_name_length:
+            raise InvalidRequest(
+                f"a variable name is {len(name)} characters long, "
+                f"the limit is {limits.variable_name_length}"
+            )
         if not isinstance(variable, dict):
             raise InvalidRequest(
                 f"variable '{name}' must be an object, got {_json_type(variable)}"

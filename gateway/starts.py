@@ -14,10 +14,12 @@ import time
 from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
 from gateway.config import Settings
+from gateway.engine import DEFAULT_ENGINE
 from gateway.engine import EngineAnswer
 from gateway.engine import EngineClient
 from gateway.engine import EngineOutcomeUnknown
@@ -26,6 +28,8 @@ from gateway.engine import FoundInstance
 from gateway.errors import DatabaseUnavailable
 from gateway.errors import EngineUnavailable
 from gateway.errors import IdempotencyKeyReused
+from gateway.errors import PathNotFound
+from gateway.errors import ReplayRefused
 from gateway.errors import StartInProgress
 from gateway.errors import StartOutcomeUnknown
 from gateway.errors import StartTimedOut
@@ -96,6 +100,7 @@ class StartService:
         self, request: StartRequest, headers: Mapping[str, str], named: bool
     ) -> StartResult:
         """Start the requested instance, or return the one it already has."""
+        self._check_engine_name(request.target, headers, named)
         url = self.engine.start_url(request.target, named)
         if request.business_key is None:
             # configured to forward starts without a businessKey, unprotected
@@ -121,6 +126,18 @@ class StartService:
             retry_after=1,
         )
 
+    def _check_engine_name(
+        self, target: StartTarget, headers: Mapping[str, str], named: bool
+    ) -> None:
+        """Refuse a named engine that the engine does not have, before reserving."""
+        if not named or target.engine_name == DEFAULT_ENGINE:
+            return
+        names = self.engine.engine_names(headers)
+        if names is not None and target.engine_name not in names:
+            raise PathNotFound(
+                f"engine '{target.engine_name}' is not known to the engine"
+            )
+
     # the reservation exists already
 
     def _answer_existing(
@@ -139,7 +156,7 @@ class StartService:
                 processInstanceId=reservation.process_instance_id,
             )
         if reservation.is_started:
-            return _replay(identity, reservation)
+            return self._replay(identity, reservation, headers)
 
         settled = self._wait_while_in_flight(identity, reservation)
         if settled is None:
@@ -148,7 +165,7 @@ class StartService:
             # the first request was released, and a different one took the key
             return None
         if settled.is_started:
-            return _replay(identity, settled)
+            return self._replay(identity, settled, headers)
         if settled.lease_expired:
             return self._take_over(identity, request, headers, settled, url)
         START_OUTCOMES.labels("conflict").inc()
@@ -216,6 +233,61 @@ class StartService:
         if found:
             return self._adopt(attempt, found)
         return self._forward(attempt, claimed.start.body, headers)
+
+    def _replay(
+        self,
+        identity: ReservationIdentity,
+        reservation: Reservation,
+        headers: Mapping[str, str],
+    ) -> StartResult:
+        """Return the recorded answer, if the engine lets this caller read it."""
+        assert reservation.response is not None
+        assert reservation.process_instance_id is not None
+        instance_id = reservation.process_instance_id
+        if self.settings.replay_authorization:
+            self._refuse_unreadable(identity, instance_id, headers)
+
+        START_OUTCOMES.labels("replayed").inc()
+        log.info("replayed instance %s for %s", instance_id, identity.describe())
+        return StartResult(200, reservation.response, _JSON, REPLAYED, instance_id)
+
+    def _refuse_unreadable(
+        self,
+        identity: ReservationIdentity,
+        instance_id: str,
+        headers: Mapping[str, str],
+    ) -> None:
+        """Read the instance with the caller's credentials; raise if refused."""
+        root = self.engine.engine_root(identity.engine_name, named=False)
+        instance = quote(instance_id, safe="")
+        try:
+            answer = self.engine.get(
+                f"{root}/history/process-instance/{instance}", headers
+            )
+            if answer.status == 404:
+                # an engine without history only knows running instances
+                answer = self.engine.get(f"{root}/process-instance/{instance}", headers)
+        except (EngineUnreachable, EngineOutcomeUnknown) as exc:
+            # without the engine nobody can say who may read the instance, and
+            # handing it out unchecked could leak it
+            raise EngineUnavailable(
+                "the engine can't be reached to authorize the replay", retry_after=1
+            ) from exc
+        if answer.status == 200:
+            return
+        log.info(
+            "replay of %s refused: the engine answered %d to a read of instance %s",
+            identity.describe(),
+            answer.status,
+            instance_id,
+        )
+        START_OUTCOMES.labels("rejected").inc()
+        raise ReplayRefused(
+            f"the engine does not let this caller read the instance of "
+            f"{identity.describe()}",
+            status=answer.status if answer.status in (401, 403) else 404,
+            challenge=answer.headers.get("WWW-Authenticate"),
+        )
 
     # this request owns the attempt
 
@@ -471,19 +543,6 @@ class _DefinitionCache:
             if len(self._entries) >= self.MAX_ENTRIES:
                 self._entries.clear()
             self._entries[key] = value
-
-
-def _replay(identity: ReservationIdentity, reservation: Reservation) -> StartResult:
-    assert reservation.response is not None
-    START_OUTCOMES.labels("replayed").inc()
-    log.info(
-        "replayed instance %s for %s",
-        reservation.process_instance_id,
-        identity.describe(),
-    )
-    return StartResult(
-        200, reservation.response, _JSON, REPLAYED, reservation.process_instance_id
-    )
 
 
 def _pass_through(answer: EngineAnswer) -> StartResult:

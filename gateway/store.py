@@ -177,6 +177,10 @@ class ReservationStore:
             kwargs={"autocommit": True, "connect_timeout": 3},
             open=False,
             name="reservations",
+            # after a database restart every idle connection is dead; checking
+            # each one as it is handed out costs a round trip, but otherwise
+            # each dead connection would fail one request
+            check=psycopg_pool.ConnectionPool.check_connection,
         )
 
     def open(self) -> None:

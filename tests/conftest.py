@@ -7,6 +7,7 @@ app in `engine/`, Operaton unless ENGINE_FLAVOR says camunda.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import logging
 import os
@@ -281,3 +282,92 @@ def faulty_gateway(
 ) -> RunningGateway:
     """A gateway with short timeouts whose engine calls go through the fault proxy."""
     return start_gateway(engine_url=proxy.url, **FAULT_SETTINGS)
+
+
+# the users of the engine's `auth` profile, and every form their secrets could take
+ENGINE_USERS = {"admin": "admin-secret", "alice": "alice-secret", "bob": "bob-secret"}
+
+
+@pytest.fixture(scope="session")
+def auth_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
+    """The engine with HTTP basic authentication and authorization switched on."""
+    flavour = os.environ.get("ENGINE_FLAVOR", "operaton")
+    logs = tmp_path_factory.mktemp("auth-engine") / f"{flavour}-auth.log"
+    process = EngineProcess(flavour, free_port(), logs, profiles=("auth",))
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Write every gateway log record of in-process gateways to a file, as JSON."""
+    from gateway.logs import JsonFormatter
+
+    path = tmp_path_factory.mktemp("gateway-log") / "gateway.jsonl"
+    handler = logging.FileHandler(path)
+    handler.setFormatter(JsonFormatter())
+    handler.setLevel(logging.DEBUG)
+    for name in ("gateway", "urllib3", "psycopg", "werkzeug"):
+        logging.getLogger(name).addHandler(handler)
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    yield path
+    for name in ("gateway", "urllib3", "psycopg", "werkzeug"):
+        logging.getLogger(name).removeHandler(handler)
+    handler.close()
+
+
+def credential_forms() -> list[bytes]:
+    """Return the test passwords as they could appear: plain or in a basic header."""
+    forms = []
+    for user, password in ENGINE_USERS.items():
+        forms.append(password.encode())
+        forms.append(base64.b64encode(f"{user}:{password}".encode()))
+    return forms
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_credentials_left_behind(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    database_url: str,
+) -> Iterator[None]:
+    """After the whole run, grep every log and the database for the test credentials.
+
+    Its teardown comes after every test and before the database is dropped.
+    """
+    yield
+    if not _used(request, "auth_engine"):
+        return
+    base = tmp_path_factory.getbasetemp()
+    leaks = [
+        str(path)
+        for path in base.rglob("*")
+        if path.is_file() and _contains_secret(path)
+    ]
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT start_path, request_body, response,"
+            " coalesce(process_instance_id, '') FROM reservations"
+        ).fetchall()
+    for row in rows:
+        blob = b" ".join(
+            value if isinstance(value, bytes) else str(value).encode() for value in row
+        )
+        if any(form in blob for form in credential_forms()):
+            leaks.append(f"reservation row {row[0]!r}")
+    assert leaks == [], f"test credentials found in: {leaks}"
+
+
+def _used(request: pytest.FixtureRequest, name: str) -> bool:
+    return any(
+        name in getattr(item, "fixturenames", ()) for item in request.session.items
+    )
+
+
+def _contains_secret(path: Path) -> bool:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    return any(form in data for form in credential_forms())

@@ -75,6 +75,9 @@ def test_late_answer_of_a_stale_attempt_changes_nothing(
     )
     if late == "failure":
         proxy.release_held((404, b'{"type":"RestException","message":"late refusal"}'))
+    # the late answer must be waiting in A's socket before A wakes up, or A's
+    # own timeout, which ran on while it was stopped, would fire first
+    assert proxy.answered.wait(timeout=30)
     a.resume()
     sender.join(timeout=60)
 

@@ -56,6 +56,7 @@ class EngineProxy:
             threading.Event()
         )  # set when a faulted request reached the engine
         self.arrived = threading.Event()  # set when a faulted request arrived
+        self.answered = threading.Event()  # set when a held request got its answer
         self.release = threading.Event()
         handler = _handler(self)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -90,6 +91,7 @@ class EngineProxy:
         self.on_release = "forward"
         self.forwarded.clear()
         self.arrived.clear()
+        self.answered.clear()
         self.release.clear()
 
     def release_held(self, action: tuple[int, bytes] | str = "forward") -> None:
@@ -148,6 +150,7 @@ def _handler(proxy: EngineProxy) -> type[BaseHTTPRequestHandler]:
                 if isinstance(proxy.on_release, tuple):
                     status, answer = proxy.on_release
                     self._answer(status, {"Content-Type": "application/json"}, answer)
+                    proxy.answered.set()
                     return
 
             with proxy.lock:
@@ -166,6 +169,8 @@ def _handler(proxy: EngineProxy) -> type[BaseHTTPRequestHandler]:
             if fault is Fault.DELAY_RESPONSE:
                 proxy.release.wait(timeout=proxy.delay)
             self._answer(status, response_headers, response_body)
+            if fault is not Fault.NONE:
+                proxy.answered.set()
 
         def _forward(
             self, body: bytes, headers: dict[str, str]

@@ -1,0 +1,121 @@
+"""A replay goes only to a caller whom the engine would let read the instance.
+
+The engine here runs its `auth` profile: HTTP basic authentication, with alice in
+tenant-a and bob in tenant-b, each able to start instances of their own tenant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from devenv.engine import EngineProcess
+
+START = "/process-definition/key/gateway-waiting/tenant-id/tenant-a/start"
+ALICE = ("alice", "alice-secret")
+BOB = ("bob", "bob-secret")
+ADMIN = ("admin", "admin-secret")
+
+
+@pytest.fixture(scope="module")
+def auth_gateways(
+    auth_engine: EngineProcess, start_gateway: Callable[..., Any], gateway_log: Any
+) -> dict[str, Any]:
+    return {
+        "checked": start_gateway(engine_url=auth_engine.url),
+        "unchecked": start_gateway(
+            engine_url=auth_engine.url, replay_authorization=False
+        ),
+    }
+
+
+def count(auth_engine: EngineProcess, business_key: str) -> int:
+    answer = httpx.get(
+        f"{auth_engine.url}/history/process-instance/count",
+        params={"processInstanceBusinessKey": business_key},
+        auth=ADMIN,
+    )
+    return int(answer.json()["count"])
+
+
+def post(
+    gateway: Any, auth: tuple[str, str] | None, body: dict[str, Any]
+) -> httpx.Response:
+    with httpx.Client(
+        base_url=f"{gateway.url}/engine-rest", auth=auth, timeout=30
+    ) as http:
+        return http.post(START, json=body)
+
+
+def test_the_owner_gets_the_replay(
+    auth_gateways: dict[str, Any], auth_engine: EngineProcess, business_key: str
+) -> None:
+    body = {"businessKey": business_key, "variables": {"amount": {"value": 42}}}
+
+    first = post(auth_gateways["checked"], ALICE, body)
+    again = post(auth_gateways["checked"], ALICE, body)
+
+    assert first.status_code == 200, first.text
+    assert again.headers["Idempotency-Status"] == "replayed"
+    assert again.json()["id"] == first.json()["id"]
+    assert count(auth_engine, business_key) == 1
+
+
+@pytest.mark.parametrize(
+    ("caller", "status"),
+    [(BOB, 404), (None, 401), (("alice", "wrong"), 401)],
+)
+def test_a_caller_who_cannot_read_the_instance_gets_no_replay(
+    auth_gateways: dict[str, Any],
+    auth_engine: EngineProcess,
+    business_key: str,
+    caller: tuple[str, str] | None,
+    status: int,
+) -> None:
+    body = {
+        "businessKey": business_key,
+        "variables": {"secretVariable": {"value": "s3cr3t"}},
+    }
+    first = post(auth_gateways["checked"], ALICE, body)
+    instance = first.json()["id"]
+
+    refused = post(auth_gateways["checked"], caller, body)
+
+    assert refused.status_code == status
+    assert refused.json()["type"] == "ReplayRefused"
+    # nothing of the instance leaks: not its id, definition or variables
+    for secret in (instance, first.json()["definitionId"], "s3cr3t", "links"):
+        assert secret not in refused.text
+    assert "Idempotency-Status" not in refused.headers
+    if status == 401:
+        assert refused.headers["WWW-Authenticate"].startswith("Basic")
+    assert count(auth_engine, business_key) == 1
+
+
+def test_without_the_check_the_replay_would_leak(
+    auth_gateways: dict[str, Any], business_key: str
+) -> None:
+    body = {"businessKey": business_key}
+    first = post(auth_gateways["checked"], ALICE, body)
+
+    leaked = post(auth_gateways["unchecked"], BOB, body)
+
+    # this is what the check prevents: bob learns alice's instance
+    assert leaked.status_code == 200
+    assert leaked.json()["id"] == first.json()["id"]
+
+
+def test_credentials_are_forwarded_to_the_engine(
+    auth_gateways: dict[str, Any], auth_engine: EngineProcess, business_key: str
+) -> None:
+    anonymous = post(auth_gateways["checked"], None, {"businessKey": business_key})
+    foreign = post(auth_gateways["checked"], BOB, {"businessKey": business_key})
+
+    # without credentials the engine refuses the start itself, and bob can't
+    # see tenant-a's definition
+    assert anonymous.status_code == 401
+    assert foreign.status_code == 404
+    assert count(auth_engine, business_key) == 0
