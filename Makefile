@@ -8,7 +8,7 @@ ENGINE_SOURCES := engine/pom.xml $(shell find engine/src -type f 2>/dev/null)
 OPERATON_JAR := engine/target/operaton/test-engine.jar
 CAMUNDA_JAR := engine/target/camunda/test-engine.jar
 
-.PHONY: install engines lint format test test-deps test-operaton test-contract-camunda campaign run clean
+.PHONY: install engines lint format test test-deps test-operaton test-contract-camunda campaign fuzz run clean
 
 install: $(INSTALLED)
 
@@ -56,6 +56,10 @@ test-contract-camunda: $(INSTALLED) $(CAMUNDA_JAR)
 CAMPAIGN_TRIALS ?= 30
 campaign: $(INSTALLED) $(OPERATON_JAR)
 	CAMPAIGN_TRIALS=$(CAMPAIGN_TRIALS) $(BIN)/pytest -m campaign -s
+
+# a longer fuzzing run than the fixed budget in `make test`
+fuzz: $(INSTALLED) $(OPERATON_JAR)
+	FUZZ_EXAMPLES=5000 SCHEMATHESIS_EXAMPLES=500 $(BIN)/pytest -s tests/test_fuzz.py tests/test_openapi_fuzz.py
 
 run: $(INSTALLED) $(OPERATON_JAR)
 	$(BIN)/python -m devenv.run

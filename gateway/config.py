@@ -43,6 +43,7 @@ class Settings:
     replay_authorization: bool = True
     trusted_proxies: int = 0
     grace_period: float = 30.0
+    keepalive: int = 75
     reconcile_user: str | None = None
     reconcile_password: str | None = dataclasses.field(default=None, repr=False)
 
@@ -99,6 +100,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         replay_authorization=reader.boolean("GATEWAY_REPLAY_AUTHORIZATION", True),
         trusted_proxies=reader.non_negative_int("GATEWAY_TRUSTED_PROXIES", 0),
         grace_period=reader.non_negative_float("GATEWAY_GRACE_PERIOD", 30.0),
+        keepalive=reader.positive_int("GATEWAY_KEEPALIVE", 75),
         reconcile_user=env.get("GATEWAY_RECONCILE_USER") or None,
         reconcile_password=env.get("GATEWAY_RECONCILE_PASSWORD") or None,
     )

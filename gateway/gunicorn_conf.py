@@ -20,7 +20,9 @@ worker_class = _settings.worker_class
 timeout = int(_settings.engine_timeout * 2 + 30)
 # on SIGTERM a worker stops accepting and finishes its starts for this long
 graceful_timeout = math.ceil(_settings.grace_period)
-keepalive = 5
+# longer than a balancer keeps idle upstream connections (nginx: 60 s), so that
+# the balancer never sends a request on a connection the gateway is closing
+keepalive = _settings.keepalive
 # replicas on one host would all claim the same default control socket path
 control_socket_disable = True
 accesslog = None

@@ -72,6 +72,8 @@ http {{
     upstream gateways {{
 {servers}
         keepalive 64;
+        # below the gateway's own keep-alive, so nginx drops idle ones first
+        keepalive_timeout 30s;
     }}
     server {{
         listen 127.0.0.1:{self.port};
