@@ -36,7 +36,12 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["businessKey"],
         "properties": {
-            "businessKey": {"type": "string", "minLength": 1, "maxLength": 255},
+            "businessKey": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 255,
+                "example": "order-1",
+            },
             "variables": {
                 "type": "object",
                 "nullable": True,
@@ -101,6 +106,7 @@ _SCHEMAS: dict[str, Any] = {
 
 
 _INSTANCE = "#/components/schemas/ProcessInstanceWithVariablesDto"
+_EXAMPLES = {"key": "gateway-waiting", "engineName": "default"}
 
 
 def _error(description: str, retry: bool = False) -> dict[str, Any]:
@@ -129,7 +135,13 @@ def _start_operation(
         "operationId": operation_id,
         "summary": summary,
         "parameters": [
-            {"name": name, "in": "path", "required": True, "schema": _SEGMENT}
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": _SEGMENT,
+                **({"example": _EXAMPLES[name]} if name in _EXAMPLES else {}),
+            }
             for name in parameters
         ],
         "requestBody": {

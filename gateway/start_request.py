@@ -172,6 +172,13 @@ def _check_types(document: dict[str, Any], limits: StartLimits) -> None:
     _expect(document, "startInstructions", list, "an array")
     _expect(document, "variables", dict, "an object")
 
+    for instruction in document.get("startInstructions") or []:
+        # the engine answers a null instruction with a NullPointerException
+        if not isinstance(instruction, dict):
+            raise InvalidRequest(
+                f"a start instruction must be an object, got {_json_type(instruction)}"
+            )
+
     for name, variable in (document.get("variables") or {}).items():
         if len(name) > limits.variable_name_length:
             raise InvalidRequest(

@@ -95,7 +95,8 @@ def test_bodies_past_a_limit_are_refused_before_reserving(
     assert answer.status_code == 400
     assert answer.json()["type"] == "InvalidRequestException"
     assert reason.split(maxsplit=1)[0].lower() in answer.json()["message"].lower()
-    assert reservations(body["businessKey"]) == []
+    # PostgreSQL can't even be asked about a key with NUL in it
+    assert reservations(body["businessKey"].replace("\x00", "")) == []
     assert proxy.requests() == []
 
 
