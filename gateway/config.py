@@ -44,6 +44,7 @@ class Settings:
     trusted_proxies: int = 0
     grace_period: float = 30.0
     keepalive: int = 75
+    api_keys: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
     reconcile_user: str | None = None
     reconcile_password: str | None = dataclasses.field(default=None, repr=False)
 
@@ -101,6 +102,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         trusted_proxies=reader.non_negative_int("GATEWAY_TRUSTED_PROXIES", 0),
         grace_period=reader.non_negative_float("GATEWAY_GRACE_PERIOD", 30.0),
         keepalive=reader.positive_int("GATEWAY_KEEPALIVE", 75),
+        api_keys=reader.api_keys("GATEWAY_API_KEYS"),
         reconcile_user=env.get("GATEWAY_RECONCILE_USER") or None,
         reconcile_password=env.get("GATEWAY_RECONCILE_PASSWORD") or None,
     )
@@ -175,6 +177,22 @@ class _Reader:
         if value > maximum:
             raise ConfigError(f"{name} must be at most {maximum}, got {value}")
         return value
+
+    def api_keys(self, name: str) -> dict[str, str]:
+        raw = self._raw(name)
+        if raw is None:
+            return {}
+        keys: dict[str, str] = {}
+        for entry in raw.split(","):
+            caller, separator, key = entry.strip().partition("=")
+            if not separator or not caller or len(key) < 16:
+                # never echo the value: it holds secrets
+                raise ConfigError(
+                    f"{name} must be a comma-separated list of caller=key, "
+                    "each key at least 16 characters"
+                )
+            keys[caller] = key
+        return keys
 
     def port(self, name: str, default: int) -> int:
         value = self.positive_int(name, default)

@@ -48,6 +48,17 @@ class BusinessKeyMissing(InvalidRequest):
     error_type = "BusinessKeyRequired"
 
 
+class Unauthenticated(GatewayError):
+    """The gateway's own authentication is on and the request has no valid key."""
+
+    status = 401
+    error_type = "AuthenticationException"
+
+    def headers(self) -> dict[str, str]:
+        """Return the challenge of RFC 6750, section 3."""
+        return {"WWW-Authenticate": 'Bearer realm="gateway"'}
+
+
 class PayloadTooLarge(GatewayError):
     """The request body is larger than the configured limit."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from urllib.parse import quote
 from urllib.parse import urlsplit
@@ -101,6 +102,7 @@ def _start(target: StartTarget, named: bool) -> Response:
     gateway = services()
     decision = _Decision(target)
     try:
+        caller = _authenticate(gateway)
         body = _read_body(gateway.settings.max_body_bytes)
         start = parse_start(
             target,
@@ -108,8 +110,11 @@ def _start(target: StartTarget, named: bool) -> Response:
             gateway.settings.require_business_key,
             _limits(gateway.settings),
         )
+        start = dataclasses.replace(start, caller=caller)
         decision.business_key = start.business_key
-        result = gateway.starts.start(start, tracing.outgoing_headers(), named)
+        result = gateway.starts.start(
+            start, tracing.outgoing_headers(gateway.api_keys.enabled), named
+        )
         decision.settle(result)
     except GatewayError as exc:
         decision.outcome = _ERROR_OUTCOMES.get(type(exc).__name__, exc.error_type)
@@ -169,6 +174,13 @@ class _Decision:
         )
 
 
+def _authenticate(gateway: Services) -> str:
+    """Return the caller named by the gateway's own API key, or '' when it is off."""
+    if not gateway.api_keys.enabled:
+        return ""
+    return gateway.api_keys.authenticate(dict(request.headers))
+
+
 def _limits(settings: Settings) -> StartLimits:
     return StartLimits(
         business_key_length=settings.max_business_key_length,
@@ -209,6 +221,7 @@ def forward(rest: str) -> Response:
     if not gateway.settings.pass_through:
         raise PathNotFound(f"path '{request.path}' is not served by the gateway")
 
+    _authenticate(gateway)
     raw_path = _raw_path(gateway.settings.base_path)
     pass_through.check_raw_path(raw_path)
     suffix = raw_path[len(gateway.settings.base_path) :]
@@ -218,7 +231,7 @@ def forward(rest: str) -> Response:
             method=request.method,
             suffix=suffix,
             query=request.query_string.decode("latin-1"),
-            headers=tracing.outgoing_headers(),
+            headers=tracing.outgoing_headers(gateway.api_keys.enabled),
             body=request.stream,
             gateway_base=_gateway_base(gateway.settings),
         )

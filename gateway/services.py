@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from gateway.auth import ApiKeys
 from gateway.config import Settings
 from gateway.engine import EngineClient
 from gateway.starts import StartService
@@ -18,6 +19,7 @@ class Services:
     store: ReservationStore
     engine: EngineClient
     starts: StartService
+    api_keys: ApiKeys
 
 
 def build_services(settings: Settings) -> Services:
@@ -27,4 +29,5 @@ def build_services(settings: Settings) -> Services:
     )
     engine = EngineClient(settings)
     store.open()
-    return Services(settings, store, engine, StartService(settings, store, engine))
+    starts = StartService(settings, store, engine)
+    return Services(settings, store, engine, starts, ApiKeys(settings.api_keys))

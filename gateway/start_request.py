@@ -62,6 +62,8 @@ class ReservationIdentity:
     tenant_id: str | None
     process_definition_key: str
     business_key: str
+    # the client that the gateway's own authentication named; empty without it
+    caller: str = ""
 
     def describe(self) -> str:
         """Return a short description for log lines and error messages."""
@@ -78,6 +80,7 @@ class StartRequest:
     body: bytes
     business_key: str | None
     fingerprint: bytes
+    caller: str = ""
 
 
 def check_segment(label: str, value: str) -> None:

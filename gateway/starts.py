@@ -476,6 +476,7 @@ class StartService:
                 tenant_id=target.tenant_id,
                 process_definition_key=target.process_definition_key or "",
                 business_key=request.business_key,
+                caller=request.caller,
             )
 
         definition = self._definition(target, headers, named)
@@ -483,7 +484,7 @@ class StartService:
             return definition
         key, tenant_id = definition
         return ReservationIdentity(
-            target.engine_name, tenant_id, key, request.business_key
+            target.engine_name, tenant_id, key, request.business_key, request.caller
         )
 
     def _definition(

@@ -37,7 +37,8 @@ STARTED = "started"
 NO_TENANT = ""
 
 _IDENTITY = (
-    "engine_name = %(engine_name)s AND tenant_id = %(tenant_id)s"
+    "caller = %(caller)s AND engine_name = %(engine_name)s"
+    " AND tenant_id = %(tenant_id)s"
     " AND process_definition_key = %(process_definition_key)s"
     " AND business_key = %(business_key)s"
 )
@@ -49,10 +50,10 @@ _COLUMNS = (
 # one round trip: insert the pending row, or read the one that is already there
 _RESERVE = f"""
 WITH inserted AS (
-    INSERT INTO reservations (engine_name, tenant_id, process_definition_key,
+    INSERT INTO reservations (caller, engine_name, tenant_id, process_definition_key,
         business_key, state, fingerprint, start_path, request_body, attempt,
         lease_expires_at)
-    VALUES (%(engine_name)s, %(tenant_id)s, %(process_definition_key)s,
+    VALUES (%(caller)s, %(engine_name)s, %(tenant_id)s, %(process_definition_key)s,
         %(business_key)s, 'pending', %(fingerprint)s, %(start_path)s,
         %(request_body)s, 1, now() + make_interval(secs => %(lease)s))
     ON CONFLICT ON CONSTRAINT reservations_identity_key DO NOTHING
@@ -93,17 +94,19 @@ UPDATE reservations AS r
 SET attempt = r.attempt + 1,
     lease_expires_at = now() + make_interval(secs => %(lease)s), updated_at = now()
 FROM (
-    SELECT engine_name, tenant_id, process_definition_key, business_key
+    SELECT caller, engine_name, tenant_id, process_definition_key, business_key
     FROM reservations
     WHERE state = 'pending' AND lease_expires_at <= now()
     ORDER BY lease_expires_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ) AS expired
-WHERE r.engine_name = expired.engine_name AND r.tenant_id = expired.tenant_id
+WHERE r.caller = expired.caller AND r.engine_name = expired.engine_name
+    AND r.tenant_id = expired.tenant_id
     AND r.process_definition_key = expired.process_definition_key
     AND r.business_key = expired.business_key
-RETURNING r.engine_name, r.tenant_id, r.process_definition_key, r.business_key,
+RETURNING r.caller, r.engine_name, r.tenant_id, r.process_definition_key,
+    r.business_key,
     r.attempt, r.fingerprint, r.start_path, r.request_body
 """
 
@@ -305,13 +308,18 @@ def _unavailable() -> DatabaseUnavailable:
 
 
 def _claimed(row: tuple[Any, ...]) -> ClaimedReservation:
-    engine_name, tenant_id, key, business_key, attempt, fingerprint, path, body = row
-    identity = ReservationIdentity(engine_name, tenant_id or None, key, business_key)
+    caller, engine_name, tenant, key, business_key, attempt, fingerprint, path, body = (
+        row
+    )
+    identity = ReservationIdentity(
+        engine_name, tenant or None, key, business_key, caller
+    )
     return ClaimedReservation(identity, attempt, PendingStart(fingerprint, path, body))
 
 
 def _identity_params(identity: ReservationIdentity) -> dict[str, str]:
     return {
+        "caller": identity.caller,
         "engine_name": identity.engine_name,
         "tenant_id": identity.tenant_id or NO_TENANT,
         "process_definition_key": identity.process_definition_key,

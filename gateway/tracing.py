@@ -12,6 +12,7 @@ from flask import Response
 from flask import g
 from flask import request
 
+from gateway import auth
 from gateway import logs
 from gateway.metrics import REQUEST_LATENCY
 
@@ -35,9 +36,15 @@ def current_request_id() -> str:
     return request_id
 
 
-def outgoing_headers() -> dict[str, str]:
-    """Return the request's headers as they go to the engine, with its id."""
+def outgoing_headers(strip_api_key: bool) -> dict[str, str]:
+    """Return the request's headers as they go to the engine, with its id.
+
+    With the gateway's own authentication on, its API key is removed; without
+    it, a bearer token is the engine's business and passes through.
+    """
     headers = dict(request.headers)
+    if strip_api_key:
+        headers = auth.strip_credentials(headers)
     headers[REQUEST_ID_HEADER] = current_request_id()
     return headers
 

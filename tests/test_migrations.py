@@ -101,6 +101,7 @@ def test_schema_has_the_reservation_identity_and_state(empty_database: str) -> N
         }
 
     assert columns == {
+        "caller": "text",
         "engine_name": "text",
         "tenant_id": "text",
         "process_definition_key": "text",
@@ -117,7 +118,13 @@ def test_schema_has_the_reservation_identity_and_state(empty_database: str) -> N
         "updated_at": "timestamp with time zone",
     }
     assert unique == (
-        ["engine_name", "tenant_id", "process_definition_key", "business_key"],
+        [
+            "caller",
+            "engine_name",
+            "tenant_id",
+            "process_definition_key",
+            "business_key",
+        ],
     )
     assert checks >= {
         "reservations_state_check",
