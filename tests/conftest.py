@@ -122,6 +122,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
     logs = tmp_path_factory.mktemp("engine") / f"{flavour}.log"
     process = EngineProcess(flavour, free_port(), logs)
     process.start()
+    process.warm_up()
     yield process
     process.stop()
 
@@ -273,7 +274,11 @@ def engine_instances(engine_http: httpx.Client) -> Callable[[str], list[str]]:
     return ids
 
 
-FAULT_SETTINGS = {"engine_timeout": 1.0, "lease": 2.5, "inflight_wait": 0.3}
+# The lease must outlast the engine's own work on a start the gateway gave up
+# on; on a loaded 2-core machine a cold engine can take seconds, and a shorter
+# lease than this made a retry forward a start the engine was still running.
+TEST_LEASE = 6.0
+FAULT_SETTINGS = {"engine_timeout": 1.0, "lease": TEST_LEASE, "inflight_wait": 0.3}
 
 
 @pytest.fixture

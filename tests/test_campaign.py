@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import TEST_LEASE
 from tests.support.proxy import EngineProxy
 from tests.support.proxy import Fault
 from tests.support.replica import Replica
@@ -54,7 +55,7 @@ def campaign_env(database_url: str, campaign_proxy: EngineProxy) -> dict[str, st
         "GATEWAY_DATABASE_URL": database_url,
         "GATEWAY_ENGINE_URL": campaign_proxy.url,
         "GATEWAY_ENGINE_TIMEOUT": "1",
-        "GATEWAY_LEASE": "2.5",
+        "GATEWAY_LEASE": str(TEST_LEASE),
         "GATEWAY_INFLIGHT_WAIT": "0.3",
         "GATEWAY_WORKERS": "1",
         "GATEWAY_THREADS": "4",

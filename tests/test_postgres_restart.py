@@ -16,6 +16,7 @@ import pytest
 
 from devenv.ports import wait_until
 from gateway.reconcile import Reconciler
+from tests.conftest import TEST_LEASE
 from tests.conftest import PostgresServer
 from tests.support.proxy import EngineProxy
 
@@ -36,7 +37,7 @@ def test_restart_under_load_recovers_without_duplicates(
     gateway = start_gateway(
         engine_url=proxy.url,
         engine_timeout=1.0,
-        lease=2.5,
+        lease=TEST_LEASE,
         inflight_wait=0.3,
         db_pool_timeout=0.5,
     )

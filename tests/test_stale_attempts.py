@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import TEST_LEASE
 from tests.support.proxy import EngineProxy
 from tests.support.proxy import Fault
 from tests.support.replica import Replica
@@ -29,7 +30,7 @@ def replicas(
         "GATEWAY_DATABASE_URL": database_url,
         "GATEWAY_ENGINE_URL": proxy.url,
         "GATEWAY_ENGINE_TIMEOUT": "1",
-        "GATEWAY_LEASE": "2.5",
+        "GATEWAY_LEASE": str(TEST_LEASE),
         "GATEWAY_INFLIGHT_WAIT": "0.3",
         "GATEWAY_WORKERS": "1",
         "GATEWAY_THREADS": "4",
