@@ -8,7 +8,7 @@ ENGINE_SOURCES := engine/pom.xml $(shell find engine/src -type f 2>/dev/null)
 OPERATON_JAR := engine/target/operaton/test-engine.jar
 CAMUNDA_JAR := engine/target/camunda/test-engine.jar
 
-.PHONY: install engines lint format test test-deps test-operaton test-contract-camunda campaign fuzz run clean
+.PHONY: install engines lint format test test-deps test-operaton test-contract-camunda campaign fuzz bench bench-deps run clean
 
 install: $(INSTALLED)
 
@@ -56,6 +56,16 @@ test-contract-camunda: $(INSTALLED) $(CAMUNDA_JAR)
 CAMPAIGN_TRIALS ?= 30
 campaign: $(INSTALLED) $(OPERATON_JAR)
 	CAMPAIGN_TRIALS=$(CAMPAIGN_TRIALS) $(BIN)/pytest -m campaign -s
+
+# the benchmark's tools: Debian's wrk and nginx (test-deps), matplotlib and py-spy
+bench-deps: $(INSTALLED) test-deps
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; }
+	$(BIN)/pip install -q -e '.[test,bench]'
+
+# D, G, R, S, L, G10M side by side, pinned and unpinned, into bench/results/latest.*
+# BENCH_QUICK=1 for a smoke run; PROFILE=1 adds a py-spy flame graph
+bench: $(OPERATON_JAR) bench-deps
+	$(BIN)/python -m bench.run $(if $(PROFILE),--profile)
 
 # a longer fuzzing run than the fixed budget in `make test`
 fuzz: $(INSTALLED) $(OPERATON_JAR)

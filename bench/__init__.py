@@ -1,0 +1,1 @@
+"""Benchmark the gateway against the engine, an instant stub and the database."""

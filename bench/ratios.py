@@ -1,0 +1,127 @@
+"""The ratios the benchmark exists for, computed from one mode's raw figures.
+
+Each ratio is the ratio of the two medians. Its spread pairs the repeats: the
+cases ran interleaved, so repeat i of G and repeat i of D ran side by side.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+Combine = Callable[[float, float], float]
+
+
+@dataclasses.dataclass(frozen=True)
+class Ratio:
+    """One line of the ratio table: a figure of one case against another's."""
+
+    label: str
+    numerator: str
+    denominator: str
+    concurrency: int
+    figure: str
+    combine: Combine
+    unit: str
+
+
+def _divide(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+def _subtract(a: float, b: float) -> float:
+    return a - b
+
+
+RATIOS = (
+    Ratio("G/D throughput, c=16", "G", "D", 16, "throughput", _divide, "x"),
+    Ratio("G-D added p50, c=1", "G", "D", 1, "p50_ms", _subtract, "ms"),
+    Ratio("G-D added p99, c=1", "G", "D", 1, "p99_ms", _subtract, "ms"),
+    Ratio("S/L throughput, c=16", "S", "L", 16, "throughput", _divide, "x"),
+    Ratio("S/L throughput, c=1", "S", "L", 1, "throughput", _divide, "x"),
+    Ratio(
+        "R/S throughput (check on), c=16",
+        "R_check",
+        "S",
+        16,
+        "throughput",
+        _divide,
+        "x",
+    ),
+    Ratio(
+        "R/S throughput (check off), c=16",
+        "R_nocheck",
+        "S",
+        16,
+        "throughput",
+        _divide,
+        "x",
+    ),
+    Ratio("G10M/G throughput, c=16", "G10M", "G", 16, "throughput", _divide, "x"),
+    Ratio("G10M-G p50, c=1", "G10M", "G", 1, "p50_ms", _subtract, "ms"),
+    Ratio("S10M/S throughput, c=16", "S10M", "S", 16, "throughput", _divide, "x"),
+    Ratio("S10M-S p50, c=1", "S10M", "S", 1, "p50_ms", _subtract, "ms"),
+    Ratio(
+        "D10M/D throughput, c=16 (engine drift)",
+        "D10M",
+        "D",
+        16,
+        "throughput",
+        _divide,
+        "x",
+    ),
+    Ratio(
+        "R check on/off throughput, c=16",
+        "R_check",
+        "R_nocheck",
+        16,
+        "throughput",
+        _divide,
+        "x",
+    ),
+    Ratio(
+        "R check on-off p50, c=1", "R_check", "R_nocheck", 1, "p50_ms", _subtract, "ms"
+    ),
+    Ratio(
+        "W/S throughput, c=16 (wrk's headroom)",
+        "W",
+        "S",
+        16,
+        "throughput",
+        _divide,
+        "x",
+    ),
+)
+
+
+def evaluate(mode: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return every ratio of one mode, with its paired-repeat spread."""
+    return [_evaluate(ratio, mode["cases"]) for ratio in RATIOS]
+
+
+def _evaluate(ratio: Ratio, found: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = {"label": ratio.label, "unit": ratio.unit}
+    top = _runs(found, ratio.numerator, ratio.concurrency)
+    bottom = _runs(found, ratio.denominator, ratio.concurrency)
+    if top is None or bottom is None:
+        return {**result, "value": None}
+    # from the repeats as recorded, so that the value and its spread agree
+    median_top = statistics.median(run[ratio.figure] for run in top["repeats"])
+    median_bottom = statistics.median(run[ratio.figure] for run in bottom["repeats"])
+    paired = [
+        ratio.combine(a[ratio.figure], b[ratio.figure])
+        for a, b in zip(top["repeats"], bottom["repeats"], strict=False)
+    ]
+    return {
+        **result,
+        "value": round(ratio.combine(median_top, median_bottom), 3),
+        "paired_min": round(min(paired), 3),
+        "paired_max": round(max(paired), 3),
+        "paired_median": round(statistics.median(paired), 3),
+    }
+
+
+def _runs(found: dict[str, Any], case: str, concurrency: int) -> Any:
+    return found.get(case, {}).get("concurrency", {}).get(str(concurrency))

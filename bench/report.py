@@ -1,0 +1,207 @@
+"""Write a run's raw figures as JSON and its ratios and tables as Markdown."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+from bench import cases
+from bench import ratios
+
+log = logging.getLogger(__name__)
+
+_CPU_COLUMNS = ("gateway", "postgres", "engine", "stub", "load_generator")
+
+
+def write_json(document: dict[str, Any], path: Path) -> None:
+    """Write every raw figure of the run."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+    log.info("wrote %s", path)
+
+
+def write_markdown(document: dict[str, Any], path: Path) -> None:
+    """Write the ratio table, the per-case figures, CPU and memory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(document))
+    log.info("wrote %s", path)
+
+
+def render(document: dict[str, Any]) -> str:
+    """Return the Markdown report of one run."""
+    modes: dict[str, Any] = document["modes"]
+    parts = [_header(document), _ratio_table(modes)]
+    for name, mode in modes.items():
+        parts.append(_case_table(name, mode, document["meta"]["settings"]))
+    parts.append(_cpu_table(modes))
+    parts.append(_memory_table(modes))
+    parts.append(_method(document))
+    return "\n".join(parts)
+
+
+def _header(document: dict[str, Any]) -> str:
+    meta = document["meta"]
+    settings = meta["settings"]
+    lines = ["# Gateway benchmark", ""]
+    if settings["quick"]:
+        lines += [
+            "> **Quick smoke run** (BENCH_QUICK=1): durations of about a second, one"
+            " repeat and a small table. These figures only show that the benchmark"
+            " works; they say nothing about the gateway.",
+            "",
+        ]
+    lines += [
+        f"- started {meta['started']}, took {meta['elapsed_s']:.0f} s on"
+        f" {meta['cpus']} CPUs; load average before {meta['loadavg_before']},"
+        f" after {meta['loadavg_after']} (other work on the machine skews figures)",
+        f"- {settings['repeats']} repeats of {settings['duration']:g} s per case and"
+        f" concurrency, after a {settings['warmup']:g} s warm-up each;"
+        f" engine warm-up {settings['engine_warmup']:g} s",
+        f"- gateway: {settings['gateway_workers']} workers x"
+        f" {settings['gateway_threads']} threads;"
+        f" {meta['versions'].get('postgres', 'PostgreSQL')}"
+        f" ({'durable' if settings['durable'] else 'fsync off'});"
+        f" {meta['versions'].get('wrk', 'wrk')};"
+        f" {meta['versions'].get('nginx', 'nginx')} as the stub;"
+        f" {meta['versions'].get('java', 'java')}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _ratio_table(modes: dict[str, Any]) -> str:
+    names = list(modes)
+    evaluated = {name: ratios.evaluate(mode) for name, mode in modes.items()}
+    lines = [
+        "## Ratios",
+        "",
+        "Median against median; in brackets the range over repeats paired in order.",
+        "",
+        "| figure | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for index, ratio in enumerate(ratios.RATIOS):
+        cells = [_ratio_cell(evaluated[name][index]) for name in names]
+        lines.append(f"| {ratio.label} | " + " | ".join(cells) + " |")
+    for gateway in ("engine", "engine-nocheck", "stub"):
+        cells = [_rss_cell(modes[name]["memory_kib"].get(gateway)) for name in names]
+        lines.append(
+            f"| RSS per worker, gateway `{gateway}` (MiB) | " + " | ".join(cells) + " |"
+        )
+    return "\n".join([*lines, ""])
+
+
+def _ratio_cell(ratio: dict[str, Any]) -> str:
+    value = ratio.get("value")
+    if value is None or math.isnan(value):
+        return "n/a"
+    unit = ratio["unit"]
+    suffix = "x" if unit == "x" else " ms"
+    return (
+        f"{value:.2f}{suffix} ({ratio['paired_min']:.2f} to {ratio['paired_max']:.2f})"
+    )
+
+
+def _rss_cell(memory: dict[str, Any] | None) -> str:
+    if not memory:
+        return "n/a"
+    values = [kib / 1024 for kib in memory["workers"].values() if kib is not None]
+    return ", ".join(f"{value:.0f}" for value in values) or "n/a"
+
+
+def _case_table(name: str, mode: dict[str, Any], settings: dict[str, Any]) -> str:
+    lines = [
+        f"## {name}: throughput and latency",
+        "",
+        f"CPUs: engine {mode['pinning']['engine']}, everything else"
+        f" {mode['pinning']['others']}. Median of {settings['repeats']}"
+        " repeats, min to max in brackets.",
+        "",
+        "| case | what | c | req/s | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for case in cases.ALL:
+        entry = mode["cases"].get(case.name)
+        if entry is None:
+            continue
+        for concurrency, runs in entry["concurrency"].items():
+            summary = runs["summary"]
+            errors = sum(run["errors"] + run["non_2xx"] for run in runs["repeats"])
+            lines.append(
+                f"| {case.name} | {entry['description']} | {concurrency} | "
+                f"{_spread(summary['throughput'], 1)} | "
+                f"{_spread(summary['p50_ms'], 2)} | {_spread(summary['p99_ms'], 2)} "
+                f"| {errors} |"
+            )
+    return "\n".join([*lines, ""])
+
+
+def _spread(values: dict[str, float], digits: int) -> str:
+    return (
+        f"{values['median']:.{digits}f} "
+        f"({values['min']:.{digits}f} to {values['max']:.{digits}f})"
+    )
+
+
+def _cpu_table(modes: dict[str, Any]) -> str:
+    lines = [
+        "## CPU time per request (ms), median repeat, c=16",
+        "",
+        "Who spends the CPU: summed over each component's processes (wrk or"
+        " pgbench is the load generator).",
+        "",
+        "| mode | case | " + " | ".join(_CPU_COLUMNS) + " |",
+        "|---|---|" + "---|" * len(_CPU_COLUMNS),
+    ]
+    for name, mode in modes.items():
+        for case in cases.ALL:
+            runs = mode["cases"].get(case.name, {}).get("concurrency", {}).get("16")
+            if runs is None:
+                continue
+            ordered = sorted(runs["repeats"], key=lambda run: run["throughput"])
+            median = ordered[len(ordered) // 2]["cpu_ms_per_request"]
+            cells = [f"{median.get(column, 0.0):.3f}" for column in _CPU_COLUMNS]
+            lines.append(f"| {name} | {case.name} | " + " | ".join(cells) + " |")
+    return "\n".join([*lines, ""])
+
+
+def _memory_table(modes: dict[str, Any]) -> str:
+    lines = [
+        "## Resident memory after the run (VmRSS, MiB)",
+        "",
+        "| mode | gateway | master | workers |",
+        "|---|---|---|---|",
+    ]
+    for name, mode in modes.items():
+        for gateway, memory in mode["memory_kib"].items():
+            master = memory["master"]
+            master_cell = "n/a" if master is None else f"{master / 1024:.0f}"
+            lines.append(
+                f"| {name} | {gateway} | {master_cell} | {_rss_cell(memory)} |"
+            )
+    return "\n".join([*lines, ""])
+
+
+def _method(document: dict[str, Any]) -> str:
+    meta = document["meta"]
+    lines = ["## How it was measured", ""]
+    for name, mode in document["modes"].items():
+        bulk = mode["bulk_load"]
+        lines.append(
+            f"- {name}: G10M and S10M ran on {bulk['rows_in_table']} rows"
+            f" ({bulk['table_size']}). Loaded by {bulk['method']}: rows in"
+            f" {bulk['insert_seconds']:.0f} s, indexes rebuilt at"
+            f" {bulk['with_index_rebuild_seconds']:.0f} s, VACUUM ANALYZE done at"
+            f" {bulk['with_vacuum_seconds']:.0f} s."
+        )
+        if mode.get("profile"):
+            lines.append(
+                f"- {name}: profile of worker {mode['profile']['worker_pid']} during"
+                f" an extra G at c=16 in `{mode['profile']['output']}`"
+                f" ({mode['profile']['throughput']:.1f} req/s while profiled)."
+            )
+    lines += [f"- {note}" for note in meta["notes"]]
+    return "\n".join([*lines, ""])

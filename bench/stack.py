@@ -1,0 +1,100 @@
+"""Start every server of one pinning mode, and stop exactly those again.
+
+One stack is PostgreSQL, the engine, the engine stub and three gateways: one in
+front of the engine, one in front of it with the replay authorization check off,
+and one in front of the stub. All three share the one reservations table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from pathlib import Path
+
+from bench.pinning import Pinning
+from bench.pinning import affinity_of
+from bench.pinning import launched_on
+from bench.servers import Database
+from bench.servers import Engine
+from bench.servers import Gateway
+from bench.settings import BenchSettings
+from bench.stub import EngineStub
+
+log = logging.getLogger(__name__)
+
+ENGINE_GATEWAY = "engine"
+NO_CHECK_GATEWAY = "engine-nocheck"
+STUB_GATEWAY = "stub"
+
+
+@dataclasses.dataclass(frozen=True)
+class Stack:
+    """The running servers of one pinning mode."""
+
+    pinning: Pinning
+    database: Database
+    engine: Engine
+    stub: EngineStub
+    gateways: dict[str, Gateway]
+
+    def roots(self) -> dict[str, list[int]]:
+        """Return the root pids of each component, for CPU accounting."""
+        return {
+            "gateway": [gateway.pid for gateway in self.gateways.values()],
+            "postgres": [self.database.pid],
+            "engine": [self.engine.pid],
+            "stub": [self.stub.pid],
+        }
+
+    def affinities(self) -> dict[str, list[int] | None]:
+        """Return the CPUs each server may use, as the kernel sees it."""
+        found = {
+            "postgres": affinity_of(self.database.pid),
+            "engine": affinity_of(self.engine.pid),
+            "stub": affinity_of(self.stub.pid),
+        }
+        for name, gateway in self.gateways.items():
+            found[f"gateway-{name}"] = affinity_of(gateway.pid)
+        return found
+
+
+def start_stack(
+    settings: BenchSettings, pinning: Pinning, root: Path, stop: contextlib.ExitStack
+) -> Stack:
+    """Start the servers; each one's stop is registered on `stop` once it runs."""
+    database = Database(root / "db", settings.durable)
+    with launched_on(pinning.others):
+        stop.callback(database.stop)
+        database.start()
+    engine = Engine(root / "engine.log", settings.engine_heap)
+    with launched_on(pinning.engine):
+        stop.callback(engine.stop)
+        engine.start()
+    stub = EngineStub(root / "stub")
+    gateway_env = {
+        "GATEWAY_WORKERS": str(settings.gateway_workers),
+        "GATEWAY_THREADS": str(settings.gateway_threads),
+    }
+    gateways = {
+        ENGINE_GATEWAY: Gateway(
+            ENGINE_GATEWAY, root, database.url, engine.url, gateway_env
+        ),
+        NO_CHECK_GATEWAY: Gateway(
+            NO_CHECK_GATEWAY,
+            root,
+            database.url,
+            engine.url,
+            {**gateway_env, "GATEWAY_REPLAY_AUTHORIZATION": "false"},
+        ),
+        STUB_GATEWAY: Gateway(STUB_GATEWAY, root, database.url, stub.url, gateway_env),
+    }
+    with launched_on(pinning.others):
+        stop.callback(stub.stop)
+        stub.start()
+        for gateway in gateways.values():
+            stop.callback(gateway.stop)
+            gateway.start()
+    stack = Stack(pinning, database, engine, stub, gateways)
+    log.info("%s stack is up: %s", pinning.name, stack.affinities())
+    return stack
