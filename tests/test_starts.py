@@ -246,6 +246,39 @@ def test_named_engine_paths(
     assert count_instances(business_key) == 1
 
 
+def test_two_engine_names_are_two_reservations(
+    client: httpx.Client,
+    engine_http: httpx.Client,
+    business_key: str,
+    reservations: Callable[[str], list[dict[str, Any]]],
+) -> None:
+    body = {"businessKey": business_key}
+
+    on_default = start(client, WAITING, body)
+    on_second = client.post(
+        f"/engine/second/process-definition/key/{WAITING}/start", json=body
+    )
+    replay = client.post(
+        f"/engine/second/process-definition/key/{WAITING}/start", json=body
+    )
+
+    assert on_default.headers["Idempotency-Status"] == "created"
+    # the test engine hosts a second process engine, with its own database
+    assert on_second.status_code == 200, on_second.text
+    assert on_second.headers["Idempotency-Status"] == "created"
+    assert replay.headers["Idempotency-Status"] == "replayed"
+    assert replay.json()["id"] == on_second.json()["id"] != on_default.json()["id"]
+    assert sorted(row["engine_name"] for row in reservations(business_key)) == [
+        "default",
+        "second",
+    ]
+    second = engine_http.get(
+        "/engine/second/history/process-instance/count",
+        params={"processInstanceBusinessKey": business_key},
+    )
+    assert second.json()["count"] == 1
+
+
 def test_start_by_id_shares_the_reservation_of_its_key(
     client: httpx.Client,
     engine_http: httpx.Client,

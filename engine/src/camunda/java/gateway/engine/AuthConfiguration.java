@@ -24,6 +24,12 @@ import org.camunda.bpm.engine.identity.Tenant;
 import org.camunda.bpm.engine.identity.User;
 import org.camunda.bpm.engine.rest.security.auth.ProcessEngineAuthenticationFilter;
 import org.camunda.bpm.engine.rest.security.auth.impl.HttpBasicAuthenticationProvider;
+import jakarta.servlet.FilterChain;
+import jakarta.servlet.ServletException;
+import jakarta.servlet.ServletRequest;
+import jakarta.servlet.ServletResponse;
+import jakarta.servlet.http.HttpServletRequest;
+import java.io.IOException;
 import org.springframework.beans.factory.SmartInitializingSingleton;
 import org.springframework.boot.web.servlet.FilterRegistrationBean;
 import org.springframework.context.annotation.Bean;
@@ -48,13 +54,32 @@ class AuthConfiguration {
   @Bean
   FilterRegistrationBean<ProcessEngineAuthenticationFilter> engineRestBasicAuth() {
     FilterRegistrationBean<ProcessEngineAuthenticationFilter> registration =
-        new FilterRegistrationBean<>(new ProcessEngineAuthenticationFilter());
+        new FilterRegistrationBean<>(new SecondEngineOpenFilter());
     registration.setName("engine-rest-basic-auth");
     registration.addInitParameter(
         ProcessEngineAuthenticationFilter.AUTHENTICATION_PROVIDER_PARAM,
         HttpBasicAuthenticationProvider.class.getName());
     registration.addUrlPatterns(AuthFixture.REST_URL_PATTERN);
     return registration;
+  }
+
+  /**
+   * The filter would authenticate a request for the second engine against that
+   * engine's users, and it has none (this profile only sets up the default
+   * engine), so every such request would get 401. It stays open instead, as
+   * without the profile; see {@link SecondEngine#isUnauthenticatedRequest}.
+   */
+  static final class SecondEngineOpenFilter extends ProcessEngineAuthenticationFilter {
+
+    @Override
+    public void doFilter(ServletRequest request, ServletResponse response, FilterChain chain)
+        throws IOException, ServletException {
+      if (SecondEngine.isUnauthenticatedRequest((HttpServletRequest) request)) {
+        chain.doFilter(request, response);
+      } else {
+        super.doFilter(request, response, chain);
+      }
+    }
   }
 
   /**
