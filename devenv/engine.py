@@ -88,9 +88,14 @@ class EngineProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        wait_until(
-            self._answers, timeout, f"the {self.flavour} engine on port {self.port}"
-        )
+        try:
+            wait_until(
+                self._answers, timeout, f"the {self.flavour} engine on port {self.port}"
+            )
+        except BaseException:
+            # an engine that never became ready must not outlive its caller
+            self.stop()
+            raise
         log.info("the %s engine is ready at %s", self.flavour, self.url)
 
     def warm_up(self, starts: int = 30) -> None:
