@@ -155,6 +155,9 @@ class _Decision:
         self.process_instance_id = result.process_instance_id
 
     def log(self) -> None:
+        # every start passes here, so build the structured fields only if used
+        if not log.isEnabledFor(logging.INFO):
+            return
         log.info(
             "start %s for businessKey %r",
             self.outcome,

@@ -281,6 +281,19 @@ TEST_LEASE = 6.0
 FAULT_SETTINGS = {"engine_timeout": 1.0, "lease": TEST_LEASE, "inflight_wait": 0.3}
 
 
+def fault_replica_env(database_url: str, engine_url: str) -> dict[str, str]:
+    """Return the environment of a `gateway serve` replica with FAULT_SETTINGS."""
+    return {
+        "GATEWAY_DATABASE_URL": database_url,
+        "GATEWAY_ENGINE_URL": engine_url,
+        "GATEWAY_ENGINE_TIMEOUT": str(FAULT_SETTINGS["engine_timeout"]),
+        "GATEWAY_LEASE": str(FAULT_SETTINGS["lease"]),
+        "GATEWAY_INFLIGHT_WAIT": str(FAULT_SETTINGS["inflight_wait"]),
+        "GATEWAY_WORKERS": "1",
+        "GATEWAY_THREADS": "4",
+    }
+
+
 @pytest.fixture
 def faulty_gateway(
     proxy: EngineProxy, start_gateway: Callable[..., RunningGateway]

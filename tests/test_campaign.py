@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import TEST_LEASE
+from tests.conftest import fault_replica_env
 from tests.support.proxy import EngineProxy
 from tests.support.proxy import Fault
 from tests.support.replica import Replica
@@ -51,15 +51,7 @@ def campaign_proxy(engine_url: str) -> Iterator[EngineProxy]:
 
 @pytest.fixture(scope="module")
 def campaign_env(database_url: str, campaign_proxy: EngineProxy) -> dict[str, str]:
-    return {
-        "GATEWAY_DATABASE_URL": database_url,
-        "GATEWAY_ENGINE_URL": campaign_proxy.url,
-        "GATEWAY_ENGINE_TIMEOUT": "1",
-        "GATEWAY_LEASE": str(TEST_LEASE),
-        "GATEWAY_INFLIGHT_WAIT": "0.3",
-        "GATEWAY_WORKERS": "1",
-        "GATEWAY_THREADS": "4",
-    }
+    return fault_replica_env(database_url, campaign_proxy.url)
 
 
 def settle_by_retry(url: str, model: str, business_key: str) -> httpx.Response:

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from devenv.ports import wait_until
-from tests.conftest import TEST_LEASE
+from tests.conftest import fault_replica_env
 from tests.support.proxy import EngineProxy
 from tests.support.proxy import Fault
 from tests.support.replica import GATEWAY
@@ -40,15 +40,7 @@ def crash_proxy(engine_url: str) -> Iterator[EngineProxy]:
 
 @pytest.fixture(scope="module")
 def replica_env(database_url: str, crash_proxy: EngineProxy) -> dict[str, str]:
-    return {
-        "GATEWAY_DATABASE_URL": database_url,
-        "GATEWAY_ENGINE_URL": crash_proxy.url,
-        "GATEWAY_ENGINE_TIMEOUT": "1",
-        "GATEWAY_LEASE": str(TEST_LEASE),
-        "GATEWAY_INFLIGHT_WAIT": "0.3",
-        "GATEWAY_WORKERS": "1",
-        "GATEWAY_THREADS": "4",
-    }
+    return fault_replica_env(database_url, crash_proxy.url)
 
 
 @pytest.fixture(scope="module")

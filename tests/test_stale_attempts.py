@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import TEST_LEASE
+from tests.conftest import fault_replica_env
 from tests.support.proxy import EngineProxy
 from tests.support.proxy import Fault
 from tests.support.replica import Replica
@@ -26,15 +26,7 @@ from tests.test_crashes import START
 def replicas(
     database_url: str, proxy: EngineProxy, tmp_path: Path
 ) -> Iterator[tuple[Replica, Replica]]:
-    env = {
-        "GATEWAY_DATABASE_URL": database_url,
-        "GATEWAY_ENGINE_URL": proxy.url,
-        "GATEWAY_ENGINE_TIMEOUT": "1",
-        "GATEWAY_LEASE": str(TEST_LEASE),
-        "GATEWAY_INFLIGHT_WAIT": "0.3",
-        "GATEWAY_WORKERS": "1",
-        "GATEWAY_THREADS": "4",
-    }
+    env = fault_replica_env(database_url, proxy.url)
     a = Replica(env, tmp_path / "a.log").start()
     b = Replica(env, tmp_path / "b.log").start()
     yield a, b
