@@ -107,13 +107,17 @@ class EngineClient:
         self.timeout = urllib3.Timeout(
             connect=settings.engine_connect_timeout, read=settings.engine_timeout
         )
-        self.http = urllib3.PoolManager(
-            num_pools=4,
+        # one pool for the one engine host: a pool refuses any other host, and
+        # skipping the pool manager's per-request lookup is cheaper
+        self.http = urllib3.connection_from_url(
+            self.base,
             maxsize=max(settings.threads, 4),
             timeout=self.timeout,
             # never retry on the transport level: a retried start could start twice
             retries=False,
         )
+        parts = urllib3.util.parse_url(self.base)
+        self._origin = f"{parts.scheme}://{parts.netloc}"
         self._names: tuple[float, frozenset[str]] | None = None
 
     # paths
@@ -144,7 +148,9 @@ class EngineClient:
         outgoing["Content-Type"] = "application/json"
         outgoing["Accept"] = "application/json"
         try:
-            response = self.http.request("POST", url, body=body, headers=outgoing)
+            response = self.http.urlopen(
+                "POST", self._target(url), body=body, headers=outgoing
+            )
         except (ConnectTimeoutError, NewConnectionError) as exc:
             raise EngineUnreachable(str(exc)) from exc
         except ReadTimeoutError as exc:
@@ -163,8 +169,11 @@ class EngineClient:
         outgoing = forwardable_headers(headers)
         outgoing["Accept"] = "application/json"
         try:
-            response = self.http.request(
-                "GET", url, headers=outgoing, timeout=timeout or self.timeout
+            response = self.http.urlopen(
+                "GET",
+                self._target(url),
+                headers=outgoing,
+                timeout=timeout or self.timeout,
             )
         except (ConnectTimeoutError, NewConnectionError) as exc:
             raise EngineUnreachable(str(exc)) from exc
@@ -233,9 +242,9 @@ class EngineClient:
     ) -> urllib3.BaseHTTPResponse:
         """Forward any request and return the engine's answer unread, for streaming."""
         try:
-            return self.http.request(
+            return self.http.urlopen(
                 method,
-                url,
+                self._target(url),
                 body=body,
                 headers=forwardable_headers(headers, streamed=True),
                 preload_content=False,
@@ -277,6 +286,12 @@ class EngineClient:
             return True, None
         version = answer.json().get("version")
         return True, str(version) if version is not None else None
+
+    def _target(self, url: str) -> str:
+        """Return the request target of a URL under the engine's base URL."""
+        # every URL is built from the base, so it names the engine's own origin
+        assert url.startswith(self._origin), url
+        return url[len(self._origin) :] or "/"
 
     def _list(
         self, url: str, query: dict[str, str], headers: Mapping[str, str]

@@ -53,3 +53,5 @@ def configure_logging(log_format: str, level: str) -> None:
     root.setLevel(level)
     # alembic announces each of its plugins at info level whenever it loads
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # the pool logs every checkout and return at info level
+    logging.getLogger("psycopg.pool").setLevel(logging.WARNING)

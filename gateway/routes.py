@@ -269,7 +269,9 @@ def _raw_path(base: str) -> str:
 
 def _gateway_base(settings: Settings) -> str:
     """Return the base URL under which this client reached the gateway."""
-    return request.host_url.rstrip("/") + settings.base_path
+    # scheme and host as werkzeug reads them, after any trusted X-Forwarded-*;
+    # request.host_url would also convert the URL to an IRI on every request
+    return f"{request.scheme}://{request.host}{settings.base_path}"
 
 
 # operations

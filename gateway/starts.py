@@ -113,6 +113,18 @@ class StartService:
         pending = PendingStart(
             request.fingerprint, url.removeprefix(self.engine.base), request.body
         )
+        with self.store.holding_connection():
+            return self._reserve_and_start(resolved, request, pending, headers, url)
+
+    def _reserve_and_start(
+        self,
+        resolved: ReservationIdentity,
+        request: StartRequest,
+        pending: PendingStart,
+        headers: Mapping[str, str],
+        url: str,
+    ) -> StartResult:
+        """Reserve the identity, then forward the start or answer from the row."""
         for _ in range(_MAX_ROUNDS):
             reservation = self.store.reserve(resolved, pending, self.settings.lease)
             if reservation.created:

@@ -16,8 +16,10 @@ skewed clocks still agree on when a lease has expired.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import logging
+import select
 from collections.abc import Iterator
 from typing import Any
 
@@ -180,10 +182,11 @@ class ReservationStore:
             kwargs={"autocommit": True, "connect_timeout": 3},
             open=False,
             name="reservations",
-            # after a database restart every idle connection is dead; checking
-            # each one as it is handed out costs a round trip, but otherwise
-            # each dead connection would fail one request
-            check=psycopg_pool.ConnectionPool.check_connection,
+            check=_check_connection,
+        )
+        # the connection that the current start holds, if it holds one
+        self._held: contextvars.ContextVar[_Held | None] = contextvars.ContextVar(
+            f"held_connection_{id(self)}", default=None
         )
 
     def open(self) -> None:
@@ -193,6 +196,22 @@ class ReservationStore:
     def close(self) -> None:
         """Close every connection of the pool."""
         self.pool.close()
+
+    @contextlib.contextmanager
+    def holding_connection(self) -> Iterator[None]:
+        """Run every statement of the block on one pooled connection.
+
+        A start reserves, forwards and records; taking the connection once saves
+        a pool checkout per statement. It is taken at the first statement.
+        """
+        held = _Held()
+        token = self._held.set(held)
+        try:
+            yield
+        finally:
+            self._held.reset(token)
+            if held.conn is not None:
+                self.pool.putconn(held.conn)
 
     def reserve(
         self, identity: ReservationIdentity, start: PendingStart, lease: float
@@ -293,14 +312,48 @@ class ReservationStore:
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
         # translate the driver's failures into the gateway's one error for them
         try:
-            with self.pool.connection() as conn:
-                yield conn
+            held = self._held.get()
+            if held is None:
+                with self.pool.connection() as conn:
+                    yield conn
+            else:
+                yield self._held_connection(held)
         except psycopg_pool.PoolTimeout as exc:
             log.warning("no database connection within %.1fs", self.pool_timeout)
             raise _unavailable() from exc
         except psycopg.OperationalError as exc:
             log.warning("database connection failed: %s", exc)
             raise _unavailable() from exc
+
+
+    def _held_connection(self, held: _Held) -> psycopg.Connection[Any]:
+        """Return the held connection, taking a fresh one if it broke."""
+        if held.conn is not None and held.conn.broken:
+            self.pool.putconn(held.conn)
+            held.conn = None
+        if held.conn is None:
+            held.conn = self.pool.getconn()
+        return held.conn
+
+
+class _Held:
+    """The connection that one start has taken from the pool, once it has one."""
+
+    conn: psycopg.Connection[Any] | None = None
+
+
+def _check_connection(conn: psycopg.Connection[Any]) -> None:
+    """Check a connection as it leaves the pool, with a round trip only if needed.
+
+    An idle connection has nothing to read. When its socket is readable, the
+    server has closed it (it restarted) or sent a notice, and only then does a
+    real query tell which. A dead connection fails the check and the pool
+    discards it, so a database restart fails no request that starts afterwards.
+    """
+    poller = select.poll()
+    poller.register(conn.pgconn.socket, select.POLLIN)
+    if poller.poll(0):
+        psycopg_pool.ConnectionPool.check_connection(conn)
 
 
 def _unavailable() -> DatabaseUnavailable:
