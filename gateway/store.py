@@ -325,7 +325,6 @@ class ReservationStore:
             log.warning("database connection failed: %s", exc)
             raise _unavailable() from exc
 
-
     def _held_connection(self, held: _Held) -> psycopg.Connection[Any]:
         """Return the held connection, taking a fresh one if it broke."""
         if held.conn is not None and held.conn.broken:
