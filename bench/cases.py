@@ -3,7 +3,9 @@
 D   starts sent directly to the engine, each with a new businessKey
 G   the same starts through the gateway to the same engine
 R   replays of recorded keys through the gateway, with the replay
-    authorization check on (R_check) and off (R_nocheck)
+    authorization check on (R_check, as configured by default: the engine's
+    answer is cached for a few seconds), on without that cache (R_nocache, an
+    engine read on every replay) and off (R_nocheck)
 S   new starts through the gateway to the instant engine stub
 L   pgbench running the gateway's reserve and record SQL: the database limit
 W   wrk straight at the stub: the load generator's own ceiling
@@ -22,6 +24,7 @@ from bench import load
 from bench import pgbench
 from bench.figures import LoadFigures
 from bench.stack import ENGINE_GATEWAY
+from bench.stack import NO_CACHE_GATEWAY
 from bench.stack import NO_CHECK_GATEWAY
 from bench.stack import STUB_GATEWAY
 from bench.stack import Stack
@@ -106,6 +109,11 @@ def _database(
 D = Case("D", "direct to the engine, new keys", _direct)
 G = Case("G", "through the gateway to the engine, new keys", _through(ENGINE_GATEWAY))
 R_CHECK = Case("R_check", "replays, authorization check on", _replays(ENGINE_GATEWAY))
+R_NOCACHE = Case(
+    "R_nocache",
+    "replays, authorization check on, no cache",
+    _replays(NO_CACHE_GATEWAY),
+)
 R_NOCHECK = Case(
     "R_nocheck", "replays, authorization check off", _replays(NO_CHECK_GATEWAY)
 )
@@ -116,6 +124,6 @@ G10M = Case("G10M", "G with the bulk-loaded table", _through(ENGINE_GATEWAY))
 S10M = Case("S10M", "S with the bulk-loaded table", _through(STUB_GATEWAY))
 D10M = Case("D10M", "D at the same time as G10M (engine drift)", _direct)
 
-BEFORE_BULK = (D, G, R_CHECK, R_NOCHECK, S, L, W)
+BEFORE_BULK = (D, G, R_CHECK, R_NOCACHE, R_NOCHECK, S, L, W)
 AFTER_BULK = (G10M, S10M, D10M)
 ALL = BEFORE_BULK + AFTER_BULK

@@ -51,6 +51,15 @@ RATIOS = (
         "x",
     ),
     Ratio(
+        "R/S throughput (check on, no cache), c=16",
+        "R_nocache",
+        "S",
+        16,
+        "throughput",
+        _divide,
+        "x",
+    ),
+    Ratio(
         "R/S throughput (check off), c=16",
         "R_nocheck",
         "S",
@@ -83,6 +92,24 @@ RATIOS = (
     ),
     Ratio(
         "R check on-off p50, c=1", "R_check", "R_nocheck", 1, "p50_ms", _subtract, "ms"
+    ),
+    Ratio(
+        "R check without cache on/off throughput, c=16",
+        "R_nocache",
+        "R_nocheck",
+        16,
+        "throughput",
+        _divide,
+        "x",
+    ),
+    Ratio(
+        "R check without cache on-off p50, c=1",
+        "R_nocache",
+        "R_nocheck",
+        1,
+        "p50_ms",
+        _subtract,
+        "ms",
     ),
     Ratio(
         "W/S throughput, c=16 (wrk's headroom)",

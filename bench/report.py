@@ -86,7 +86,7 @@ def _ratio_table(modes: dict[str, Any]) -> str:
     for index, ratio in enumerate(ratios.RATIOS):
         cells = [_ratio_cell(evaluated[name][index]) for name in names]
         lines.append(f"| {ratio.label} | " + " | ".join(cells) + " |")
-    for gateway in ("engine", "engine-nocheck", "stub"):
+    for gateway in ("engine", "engine-nocheck", "engine-nocache", "stub"):
         cells = [_rss_cell(modes[name]["memory_kib"].get(gateway)) for name in names]
         lines.append(
             f"| RSS per worker, gateway `{gateway}` (MiB) | " + " | ".join(cells) + " |"

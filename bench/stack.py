@@ -1,8 +1,9 @@
 """Start every server of one pinning mode, and stop exactly those again.
 
-One stack is PostgreSQL, the engine, the engine stub and three gateways: one in
+One stack is PostgreSQL, the engine, the engine stub and four gateways: one in
 front of the engine, one in front of it with the replay authorization check off,
-and one in front of the stub. All three share the one reservations table.
+one with the check on but its cache of the engine's answers off, and one in
+front of the stub. All four share the one reservations table.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 ENGINE_GATEWAY = "engine"
 NO_CHECK_GATEWAY = "engine-nocheck"
+NO_CACHE_GATEWAY = "engine-nocache"
 STUB_GATEWAY = "stub"
 
 
@@ -86,6 +88,13 @@ def start_stack(
             database.url,
             engine.url,
             {**gateway_env, "GATEWAY_REPLAY_AUTHORIZATION": "false"},
+        ),
+        NO_CACHE_GATEWAY: Gateway(
+            NO_CACHE_GATEWAY,
+            root,
+            database.url,
+            engine.url,
+            {**gateway_env, "GATEWAY_REPLAY_AUTHORIZATION_CACHE": "0"},
         ),
         STUB_GATEWAY: Gateway(STUB_GATEWAY, root, database.url, stub.url, gateway_env),
     }

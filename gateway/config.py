@@ -41,6 +41,7 @@ class Settings:
     max_variable_name_length: int = 255
     max_json_depth: int = 32
     replay_authorization: bool = True
+    replay_authorization_cache: float = 5.0
     trusted_proxies: int = 0
     grace_period: float = 30.0
     keepalive: int = 75
@@ -99,6 +100,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         max_json_depth=reader.positive_int("GATEWAY_MAX_JSON_DEPTH", 32),
         replay_authorization=reader.boolean("GATEWAY_REPLAY_AUTHORIZATION", True),
+        replay_authorization_cache=reader.non_negative_float(
+            "GATEWAY_REPLAY_AUTHORIZATION_CACHE", 5.0
+        ),
         trusted_proxies=reader.non_negative_int("GATEWAY_TRUSTED_PROXIES", 0),
         grace_period=reader.non_negative_float("GATEWAY_GRACE_PERIOD", 30.0),
         keepalive=reader.positive_int("GATEWAY_KEEPALIVE", 75),

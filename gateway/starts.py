@@ -37,6 +37,7 @@ from gateway.metrics import DUPLICATE_INSTANCES
 from gateway.metrics import ENGINE_LATENCY
 from gateway.metrics import RECONCILIATIONS
 from gateway.metrics import START_OUTCOMES
+from gateway.read_grants import ReadGrants
 from gateway.start_request import ReservationIdentity
 from gateway.start_request import StartRequest
 from gateway.start_request import StartTarget
@@ -95,6 +96,7 @@ class StartService:
         self.engine = engine
         self.sleep = sleep
         self.definitions = _DefinitionCache()
+        self.read_grants = ReadGrants(settings.replay_authorization_cache)
 
     def start(
         self, request: StartRequest, headers: Mapping[str, str], named: bool
@@ -270,6 +272,8 @@ class StartService:
         headers: Mapping[str, str],
     ) -> None:
         """Read the instance with the caller's credentials; raise if refused."""
+        if self.read_grants.allows(identity.engine_name, instance_id, headers):
+            return
         root = self.engine.engine_root(identity.engine_name, named=False)
         instance = quote(instance_id, safe="")
         try:
@@ -286,6 +290,7 @@ class StartService:
                 "the engine can't be reached to authorize the replay", retry_after=1
             ) from exc
         if answer.status == 200:
+            self.read_grants.remember(identity.engine_name, instance_id, headers)
             return
         log.info(
             "replay of %s refused: the engine answered %d to a read of instance %s",

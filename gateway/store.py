@@ -69,11 +69,18 @@ WHERE {_IDENTITY} AND NOT EXISTS (SELECT 1 FROM inserted)
 
 _FIND = f"SELECT {_COLUMNS}, false AS created FROM reservations WHERE {_IDENTITY}"  # noqa: S608
 
+# The record commits without waiting for its WAL flush (synchronous_commit off
+# for this one transaction). That is safe: if a database crash loses it, the row
+# is pending again with a lease that runs out, and the next request or the
+# reconciler finds the instance in the engine and adopts it. The reservation
+# itself, and a release, always wait for the flush.
 _RECORD = f"""
+WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
 UPDATE reservations
 SET state = 'started', process_instance_id = %(process_instance_id)s,
     response = %(response)s, lease_expires_at = NULL, updated_at = now()
 WHERE {_IDENTITY} AND attempt = %(attempt)s AND state = 'pending'
+    AND EXISTS (SELECT FROM relaxed)
 """  # noqa: S608
 
 _RELEASE = f"""

@@ -6,6 +6,7 @@ tenant-a and bob in tenant-b, each able to start instances of their own tenant.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from devenv.engine import EngineProcess
+from tests.support.proxy import EngineProxy
 
 START = "/process-definition/key/gateway-waiting/tenant-id/tenant-a/start"
 ALICE = ("alice", "alice-secret")
@@ -119,3 +121,33 @@ def test_credentials_are_forwarded_to_the_engine(
     assert anonymous.status_code == 401
     assert foreign.status_code == 404
     assert count(auth_engine, business_key) == 0
+
+
+def test_a_granted_read_is_reused_only_by_the_same_caller(
+    auth_engine: EngineProcess,
+    start_gateway: Callable[..., Any],
+    business_key: str,
+) -> None:
+    proxy = EngineProxy(auth_engine.url).start()
+    try:
+        gateway = start_gateway(engine_url=proxy.url)
+        body = {"businessKey": business_key}
+        instance = post(gateway, ALICE, body).json()["id"]
+
+        replays = [post(gateway, ALICE, body) for _ in range(3)]
+        refused = post(gateway, BOB, body)
+        reads = [r for r in proxy.requests() if r.path.endswith(f"/{instance}")]
+    finally:
+        proxy.stop()
+
+    assert [r.headers["Idempotency-Status"] for r in replays] == ["replayed"] * 3
+    # alice's first replay asked the engine; her next two used its answer
+    assert [r.headers["Authorization"] for r in reads].count(_basic(ALICE)) == 1
+    # bob's credentials are asked again, and refused
+    assert refused.status_code == 404
+    assert instance not in refused.text
+    assert count(auth_engine, business_key) == 1
+
+
+def _basic(credentials: tuple[str, str]) -> str:
+    return "Basic " + base64.b64encode(":".join(credentials).encode()).decode()
