@@ -60,7 +60,7 @@ def _header(document: dict[str, Any]) -> str:
         f"- {settings['repeats']} repeats of {settings['duration']:g} s per case and"
         f" concurrency, after a {settings['warmup']:g} s warm-up each;"
         f" engine warm-up {settings['engine_warmup']:g} s",
-        f"- gateway: {settings['gateway_workers']} workers x"
+        f"- gateway: {_workers(document)} x"
         f" {settings['gateway_threads']} threads;"
         f" {meta['versions'].get('postgres', 'PostgreSQL')}"
         f" ({'durable' if settings['durable'] else 'fsync off'});"
@@ -205,3 +205,12 @@ def _method(document: dict[str, Any]) -> str:
             )
     lines += [f"- {note}" for note in meta["notes"]]
     return "\n".join([*lines, ""])
+
+
+def _workers(document: dict[str, Any]) -> str:
+    """Name the gateway's worker count of each mode."""
+    counts = [
+        f"{mode.get('gateway_workers', '?')} {name}"
+        for name, mode in document["modes"].items()
+    ]
+    return "workers (" + ", ".join(counts) + ")"

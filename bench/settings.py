@@ -24,7 +24,8 @@ class BenchSettings:
     engine_warmup: float
     concurrencies: tuple[int, ...]
     pinnings: tuple[str, ...]
-    gateway_workers: int
+    # None: one worker per CPU that the gateway may use in a pinning mode
+    gateway_workers: int | None
     gateway_threads: int
     engine_heap: str
     durable: bool
@@ -55,7 +56,9 @@ def load_settings(
         engine_warmup=_number(env, "BENCH_ENGINE_WARMUP", 3.0 if quick else 30.0),
         concurrencies=_integers(env, "BENCH_CONCURRENCY", (1, 16)),
         pinnings=_pinnings(env),
-        gateway_workers=int(_number(env, "BENCH_WORKERS", 2)),
+        gateway_workers=(
+            int(_number(env, "BENCH_WORKERS", 1)) if env.get("BENCH_WORKERS") else None
+        ),
         gateway_threads=int(_number(env, "BENCH_THREADS", 16)),
         engine_heap=env.get("BENCH_ENGINE_HEAP", "2g"),
         durable=_flag(env, "BENCH_DURABLE", True),

@@ -61,6 +61,12 @@ class Stack:
         return found
 
 
+def gateway_workers(settings: BenchSettings, pinning: Pinning) -> int:
+    """Return the worker count: as configured, or one per CPU the gateway may use."""
+    # more workers than CPUs only take turns on them, and pay for switching
+    return settings.gateway_workers or len(pinning.others)
+
+
 def start_stack(
     settings: BenchSettings, pinning: Pinning, root: Path, stop: contextlib.ExitStack
 ) -> Stack:
@@ -75,7 +81,7 @@ def start_stack(
         engine.start()
     stub = EngineStub(root / "stub")
     gateway_env = {
-        "GATEWAY_WORKERS": str(settings.gateway_workers),
+        "GATEWAY_WORKERS": str(gateway_workers(settings, pinning)),
         "GATEWAY_THREADS": str(settings.gateway_threads),
     }
     gateways = {

@@ -25,6 +25,7 @@ from bench.profiler import Profile
 from bench.settings import BenchSettings
 from bench.stack import ENGINE_GATEWAY
 from bench.stack import Stack
+from bench.stack import gateway_workers
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ def run_mode(
     _measure_phase(settings, context, cases.AFTER_BULK, results)
     return {
         "pinning": stack.pinning.as_dict(),
+        "gateway_workers": gateway_workers(settings, stack.pinning),
         "affinity": stack.affinities(),
         "cases": results,
         "bulk_load": bulk,
