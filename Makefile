@@ -8,7 +8,7 @@ ENGINE_SOURCES := engine/pom.xml $(shell find engine/src -type f 2>/dev/null)
 OPERATON_JAR := engine/target/operaton/test-engine.jar
 CAMUNDA_JAR := engine/target/camunda/test-engine.jar
 
-.PHONY: install engines lint format test test-deps test-operaton test-contract-camunda campaign fuzz bench bench-deps run clean
+.PHONY: install engines lint format test test-deps test-operaton test-contract-camunda campaign fuzz bench bench-deps profile run clean
 
 install: $(INSTALLED)
 
@@ -66,6 +66,10 @@ bench-deps: $(INSTALLED) test-deps
 # BENCH_QUICK=1 for a smoke run; PROFILE=1 adds a py-spy flame graph
 bench: $(OPERATON_JAR) bench-deps
 	$(BIN)/python -m bench.run $(if $(PROFILE),--profile)
+
+# where one gateway worker's CPU goes during S at c=16, into bench/results/profile.*
+profile: bench-deps
+	$(BIN)/python -m bench.cpu_profile
 
 # a longer fuzzing run than the fixed budget in `make test`
 fuzz: $(INSTALLED) $(OPERATON_JAR)

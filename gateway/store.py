@@ -354,7 +354,11 @@ def _check_connection(conn: psycopg.Connection[Any]) -> None:
     An idle connection has nothing to read. When its socket is readable, the
     server has closed it (it restarted) or sent a notice, and only then does a
     real query tell which. A dead connection fails the check and the pool
-    discards it, so a database restart fails no request that starts afterwards.
+    replaces it, so a database restart fails no request that starts after it.
+
+    Limitation: a server that vanished without closing its sockets (a host
+    that lost power) looks alive here, and each of its connections fails one
+    statement with a 503 before the pool replaces it.
     """
     poller = select.poll()
     poller.register(conn.pgconn.socket, select.POLLIN)

@@ -6,7 +6,9 @@ import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import psycopg
 import pytest
 
 from devenv.ports import wait_until
@@ -122,3 +124,66 @@ def test_claim_expired_skips_rows_that_another_reconciler_holds(
     assert identity not in [row.identity for row in second]
     claimed = next(row for row in first if row.identity == identity)
     assert (claimed.attempt, claimed.start) == (2, START)
+
+
+def test_a_start_takes_one_connection_for_all_its_statements(
+    store: ReservationStore, identity: ReservationIdentity
+) -> None:
+    before = store.pool.get_stats().get("requests_num", 0)
+
+    with store.holding_connection():
+        store.reserve(identity, START, 60)
+        store.find(identity)
+        store.record_started(identity, 1, "instance-1", b'{"id":"instance-1"}')
+
+    assert store.pool.get_stats()["requests_num"] - before == 1
+    assert store.find(identity).is_started  # type: ignore[union-attr]
+
+
+def test_a_pooled_connection_that_the_server_closed_is_replaced(
+    identity: ReservationIdentity, database_url: str
+) -> None:
+    # a name of its own picks this pool's connections out of pg_stat_activity
+    name = f"store-test-{uuid.uuid4().hex[:8]}"
+    separator = "&" if "?" in database_url else "?"
+    store = ReservationStore(
+        f"{database_url}{separator}application_name={name}", 4, pool_timeout=5
+    )
+    store.open()
+    try:
+        store.reserve(identity, START, 60)
+        backends = _backends_named(database_url, name)
+        assert backends
+
+        _terminate(database_url, backends)
+
+        # the idle connections are dead now; the check finds that without
+        # failing the statement, and the pool hands out a fresh connection
+        assert store.find(identity) is not None
+        assert not backends & _backends_named(database_url, name)
+    finally:
+        store.close()
+
+
+def _backends_named(database_url: str, name: str) -> set[int]:
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT array_agg(pid) FROM pg_stat_activity WHERE application_name = %s",
+            (name,),
+        ).fetchone()
+    return set(row[0] or []) if row else set()
+
+
+def _terminate(database_url: str, backends: set[int]) -> None:
+    """Terminate the server processes and wait until they have exited."""
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        for pid in backends:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        wait_until(
+            lambda: not backends & _live_backends(admin), 10, "the backends to exit"
+        )
+
+
+def _live_backends(admin: psycopg.Connection[Any]) -> set[int]:
+    row = admin.execute("SELECT array_agg(pid) FROM pg_stat_activity").fetchone()
+    return set(row[0] or []) if row else set()
