@@ -34,7 +34,7 @@ class Settings:
     workers: int = 2
     threads: int = 16
     worker_class: str = "gthread"
-    db_pool_size: int = 16
+    db_pool_size: int = 18
     db_pool_timeout: float = 2.0
     max_body_bytes: int = 1024 * 1024
     max_business_key_length: int = 255
@@ -89,7 +89,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         workers=reader.positive_int("GATEWAY_WORKERS", 2),
         threads=threads,
         worker_class=env.get("GATEWAY_WORKER_CLASS", "gthread"),
-        db_pool_size=reader.positive_int("GATEWAY_DB_POOL_SIZE", threads),
+        # a start holds its connection until it has answered, so one per thread,
+        # and two more so that /readyz and /metrics never queue behind starts
+        db_pool_size=reader.positive_int("GATEWAY_DB_POOL_SIZE", threads + 2),
         db_pool_timeout=reader.positive_float("GATEWAY_DB_POOL_TIMEOUT", 2.0),
         max_body_bytes=reader.positive_int("GATEWAY_MAX_BODY_BYTES", 1024 * 1024),
         max_business_key_length=reader.bounded_int(

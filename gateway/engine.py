@@ -289,8 +289,10 @@ class EngineClient:
 
     def _target(self, url: str) -> str:
         """Return the request target of a URL under the engine's base URL."""
-        # every URL is built from the base, so it names the engine's own origin
-        assert url.startswith(self._origin), url
+        # every URL is built from the base; anything else is a bug, and must
+        # never turn into a request to some other host
+        if not url.startswith(self._origin):
+            raise ValueError(f"url {url!r} is not under the engine's base URL")
         return url[len(self._origin) :] or "/"
 
     def _list(

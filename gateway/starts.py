@@ -192,6 +192,8 @@ class StartService:
         self, identity: ReservationIdentity, reservation: Reservation
     ) -> Reservation | None:
         """Poll a pending reservation until it settles, expires or the wait ends."""
+        # a duplicate storm must not tie up a connection per waiting request
+        self.store.hand_back_connection()
         deadline = time.monotonic() + self.settings.inflight_wait
         delay = _POLL_FIRST
         current: Reservation | None = reservation

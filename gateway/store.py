@@ -220,6 +220,13 @@ class ReservationStore:
             if held.conn is not None:
                 self.pool.putconn(held.conn)
 
+    def hand_back_connection(self) -> None:
+        """Return the held connection to the pool; the next statement takes one."""
+        held = self._held.get()
+        if held is not None and held.conn is not None:
+            self.pool.putconn(held.conn)
+            held.conn = None
+
     def reserve(
         self, identity: ReservationIdentity, start: PendingStart, lease: float
     ) -> Reservation:

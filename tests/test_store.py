@@ -187,3 +187,18 @@ def _terminate(database_url: str, backends: set[int]) -> None:
 def _live_backends(admin: psycopg.Connection[Any]) -> set[int]:
     row = admin.execute("SELECT array_agg(pid) FROM pg_stat_activity").fetchone()
     return set(row[0] or []) if row else set()
+
+
+def test_a_handed_back_connection_is_taken_again_by_the_next_statement(
+    store: ReservationStore, identity: ReservationIdentity
+) -> None:
+    before = store.pool.get_stats().get("requests_num", 0)
+
+    with store.holding_connection():
+        store.reserve(identity, START, 60)
+        store.hand_back_connection()
+        # while the start waits, its connection is free for others
+        assert store.pool.get_stats()["pool_available"] >= 1
+        store.find(identity)
+
+    assert store.pool.get_stats()["requests_num"] - before == 2
