@@ -8,11 +8,11 @@ never the bottleneck: what remains is the gateway's own cost.
 from __future__ import annotations
 
 import logging
-import shutil
 import subprocess
 from pathlib import Path
 
 from bench.servers import stop_process
+from devenv import nginx
 from devenv.ports import free_port
 from devenv.ports import is_listening
 from devenv.ports import wait_until
@@ -24,9 +24,7 @@ _START = r"^/engine-rest(/engine/[^/]+)?/process-definition/.+/start$"
 
 def nginx_binary() -> str:
     """Return Debian's nginx, which the benchmark setup installs."""
-    found = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-    )
+    found = nginx.find_nginx()
     if found is None:
         raise SystemExit("nginx is missing: apt-get install nginx-light")
     return found
@@ -88,21 +86,10 @@ class EngineStub:
         return is_listening(self.port)
 
     def _render(self) -> str:
-        temp = self.root
-        return f"""
-daemon off;
-master_process on;
-worker_processes 1;
-pid {temp}/nginx.pid;
-error_log {temp}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {temp}/body;
-    proxy_temp_path {temp}/proxy;
-    fastcgi_temp_path {temp}/fastcgi;
-    uwsgi_temp_path {temp}/uwsgi;
-    scgi_temp_path {temp}/scgi;
+        return nginx.config(
+            self.root,
+            worker_connections=4096,
+            http=f"""
     # the gateway keeps its engine connections open; never make it reconnect
     keepalive_requests 10000000;
     keepalive_timeout 300s;
@@ -120,6 +107,5 @@ http {{
             default_type application/json;
             return 404 '{{"type":"InvalidRequestException","message":"stub"}}';
         }}
-    }}
-}}
-"""
+    }}""",
+        )

@@ -15,6 +15,9 @@ class GatewayError(Exception):
 
     status = 500
     error_type = "GatewayError"
+    # the start outcome this error stands for in the decision log line and the
+    # metrics' words; None means the error's own type
+    outcome: str | None = None
 
     def __init__(self, message: str, **extra: Any) -> None:
         super().__init__(message)
@@ -81,6 +84,7 @@ class ReplayRefused(GatewayError):
     """
 
     error_type = "ReplayRefused"
+    outcome = "rejected"
 
     def __init__(self, message: str, status: int, challenge: str | None) -> None:
         super().__init__(message)
@@ -97,6 +101,7 @@ class IdempotencyKeyReused(GatewayError):
 
     status = 422
     error_type = "IdempotencyKeyReused"
+    outcome = "rejected"
 
 
 # the start exists or may exist, but its answer is not available yet
@@ -119,6 +124,7 @@ class StartInProgress(RetryableError):
 
     status = 409
     error_type = "StartInProgress"
+    outcome = "conflict"
 
 
 class StartOutcomeUnknown(RetryableError):
@@ -126,6 +132,7 @@ class StartOutcomeUnknown(RetryableError):
 
     status = 503
     error_type = "StartOutcomeUnknown"
+    outcome = "unknown"
 
 
 class StartTimedOut(StartOutcomeUnknown):

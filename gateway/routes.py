@@ -117,22 +117,12 @@ def _start(target: StartTarget, named: bool) -> Response:
         )
         decision.settle(result)
     except GatewayError as exc:
-        decision.outcome = _ERROR_OUTCOMES.get(type(exc).__name__, exc.error_type)
+        decision.outcome = exc.outcome or exc.error_type
         raise
     finally:
         decision.log()
 
     return _start_response(result, gateway.settings)
-
-
-# the outcome that a start decision's log line names, for errors
-_ERROR_OUTCOMES = {
-    "IdempotencyKeyReused": "rejected",
-    "StartInProgress": "conflict",
-    "StartOutcomeUnknown": "unknown",
-    "StartTimedOut": "unknown",
-    "ReplayRefused": "rejected",
-}
 
 
 class _Decision:

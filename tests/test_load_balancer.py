@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devenv.nginx import find_nginx
 from tests.support.nginx import Nginx
-from tests.support.nginx import nginx_binary
 from tests.support.replica import Replica
 
 KEYS = 20
@@ -28,7 +28,7 @@ START = "/engine-rest/process-definition/key/gateway-waiting/start"
 def balanced(
     database_url: str, engine_url: str, tmp_path: Path
 ) -> Iterator[tuple[Nginx, list[Replica]]]:
-    if nginx_binary() is None:
+    if find_nginx() is None:
         pytest.fail("nginx is not installed; `make test` installs Debian's package")
     env = {
         "GATEWAY_DATABASE_URL": database_url,

@@ -48,6 +48,19 @@ def test_request_id_is_returned_logged_and_forwarded(
     assert line["durationMs"] > 0
 
 
+def test_a_refused_start_logs_its_outcome_in_the_start_vocabulary(
+    client: httpx.Client, business_key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    client.post(START, json={"businessKey": business_key})
+    caplog.set_level(logging.INFO, logger="gateway")
+
+    reused = client.post(START, json={"businessKey": business_key, "variables": {}})
+
+    assert reused.status_code == 422
+    [decision] = [r for r in caplog.records if getattr(r, "event", None) == "start"]
+    assert decision.outcome == "rejected"
+
+
 @pytest.mark.parametrize("sent", [None, "has spaces in it", "x" * 200])
 def test_missing_or_unsafe_request_id_is_replaced(
     client: httpx.Client, sent: str | None

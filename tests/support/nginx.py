@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
+from devenv import nginx
 from devenv.ports import free_port
 from devenv.ports import is_listening
 from devenv.ports import wait_until
-
-
-def nginx_binary() -> str | None:
-    """Return the nginx executable, if it is installed."""
-    return shutil.which("nginx") or next(
-        (path for path in ("/usr/sbin/nginx",) if Path(path).exists()), None
-    )
 
 
 class Nginx:
@@ -35,7 +27,7 @@ class Nginx:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Nginx:
-        binary = nginx_binary()
+        binary = nginx.find_nginx()
         assert binary is not None
         self.process = subprocess.Popen(
             [binary, "-p", str(self.root), "-c", str(self.config)],
@@ -52,23 +44,10 @@ class Nginx:
 
     def _render(self, ports: list[int]) -> str:
         servers = "\n".join(f"        server 127.0.0.1:{port};" for port in ports)
-        # as root, workers would switch to an account that can't use this folder
-        user = "user root;" if os.geteuid() == 0 else ""
-        temp = self.root
-        return f"""
-{user}
-daemon off;
-worker_processes 1;
-pid {temp}/nginx.pid;
-error_log {temp}/error.log warn;
-events {{ worker_connections 2048; }}
-http {{
-    access_log off;
-    client_body_temp_path {temp}/body;
-    proxy_temp_path {temp}/proxy;
-    fastcgi_temp_path {temp}/fastcgi;
-    uwsgi_temp_path {temp}/uwsgi;
-    scgi_temp_path {temp}/scgi;
+        return nginx.config(
+            self.root,
+            worker_connections=2048,
+            http=f"""
     upstream gateways {{
 {servers}
         keepalive 64;
@@ -87,6 +66,5 @@ http {{
             proxy_read_timeout 120s;
             add_header X-Served-By $upstream_addr always;
         }}
-    }}
-}}
-"""
+    }}""",
+        )
