@@ -49,8 +49,8 @@ NOTES = (
     "L is pgbench --protocol=prepared running _RESERVE and _RECORD from"
     " gateway/store.py, each its own autocommitted transaction, a new key per"
     " transaction, with as many connections as the other cases' concurrency. The"
-    " gateway also sends an empty query per pool checkout (the pool's connection"
-    " check), which L leaves out.",
+    " gateway sends the same two statements per start: it checks a pooled"
+    " connection by polling its socket, which sends nothing.",
     "Latency is wrk's own histogram of the whole HTTP round trip (pgbench: its"
     " per-transaction log). The load is a closed loop: c requests in flight.",
     "The engine is the bundled Operaton jar (H2 in memory, full JIT). It keeps"
