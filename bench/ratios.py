@@ -35,91 +35,36 @@ def _subtract(a: float, b: float) -> float:
     return a - b
 
 
+def _throughput(label: str, top: str, bottom: str, concurrency: int) -> Ratio:
+    return Ratio(label, top, bottom, concurrency, "throughput", _divide, "x")
+
+
+def _added(label: str, top: str, bottom: str, figure: str) -> Ratio:
+    # latency is compared at c=1, where queueing doesn't hide what a case adds
+    return Ratio(label, top, bottom, 1, figure, _subtract, "ms")
+
+
 RATIOS = (
-    Ratio("G/D throughput, c=16", "G", "D", 16, "throughput", _divide, "x"),
-    Ratio("G-D added p50, c=1", "G", "D", 1, "p50_ms", _subtract, "ms"),
-    Ratio("G-D added p99, c=1", "G", "D", 1, "p99_ms", _subtract, "ms"),
-    Ratio("S/L throughput, c=16", "S", "L", 16, "throughput", _divide, "x"),
-    Ratio("S/L throughput, c=1", "S", "L", 1, "throughput", _divide, "x"),
-    Ratio(
-        "R/S throughput (check on), c=16",
-        "R_check",
-        "S",
-        16,
-        "throughput",
-        _divide,
-        "x",
+    _throughput("G/D throughput, c=16", "G", "D", 16),
+    _added("G-D added p50, c=1", "G", "D", "p50_ms"),
+    _added("G-D added p99, c=1", "G", "D", "p99_ms"),
+    _throughput("S/L throughput, c=16", "S", "L", 16),
+    _throughput("S/L throughput, c=1", "S", "L", 1),
+    _throughput("R/S throughput (check on), c=16", "R_check", "S", 16),
+    _throughput("R/S throughput (check on, no cache), c=16", "R_nocache", "S", 16),
+    _throughput("R/S throughput (check off), c=16", "R_nocheck", "S", 16),
+    _throughput("G10M/G throughput, c=16", "G10M", "G", 16),
+    _added("G10M-G p50, c=1", "G10M", "G", "p50_ms"),
+    _throughput("S10M/S throughput, c=16", "S10M", "S", 16),
+    _added("S10M-S p50, c=1", "S10M", "S", "p50_ms"),
+    _throughput("D10M/D throughput, c=16 (engine drift)", "D10M", "D", 16),
+    _throughput("R check on/off throughput, c=16", "R_check", "R_nocheck", 16),
+    _added("R check on-off p50, c=1", "R_check", "R_nocheck", "p50_ms"),
+    _throughput(
+        "R check without cache on/off throughput, c=16", "R_nocache", "R_nocheck", 16
     ),
-    Ratio(
-        "R/S throughput (check on, no cache), c=16",
-        "R_nocache",
-        "S",
-        16,
-        "throughput",
-        _divide,
-        "x",
-    ),
-    Ratio(
-        "R/S throughput (check off), c=16",
-        "R_nocheck",
-        "S",
-        16,
-        "throughput",
-        _divide,
-        "x",
-    ),
-    Ratio("G10M/G throughput, c=16", "G10M", "G", 16, "throughput", _divide, "x"),
-    Ratio("G10M-G p50, c=1", "G10M", "G", 1, "p50_ms", _subtract, "ms"),
-    Ratio("S10M/S throughput, c=16", "S10M", "S", 16, "throughput", _divide, "x"),
-    Ratio("S10M-S p50, c=1", "S10M", "S", 1, "p50_ms", _subtract, "ms"),
-    Ratio(
-        "D10M/D throughput, c=16 (engine drift)",
-        "D10M",
-        "D",
-        16,
-        "throughput",
-        _divide,
-        "x",
-    ),
-    Ratio(
-        "R check on/off throughput, c=16",
-        "R_check",
-        "R_nocheck",
-        16,
-        "throughput",
-        _divide,
-        "x",
-    ),
-    Ratio(
-        "R check on-off p50, c=1", "R_check", "R_nocheck", 1, "p50_ms", _subtract, "ms"
-    ),
-    Ratio(
-        "R check without cache on/off throughput, c=16",
-        "R_nocache",
-        "R_nocheck",
-        16,
-        "throughput",
-        _divide,
-        "x",
-    ),
-    Ratio(
-        "R check without cache on-off p50, c=1",
-        "R_nocache",
-        "R_nocheck",
-        1,
-        "p50_ms",
-        _subtract,
-        "ms",
-    ),
-    Ratio(
-        "W/S throughput, c=16 (wrk's headroom)",
-        "W",
-        "S",
-        16,
-        "throughput",
-        _divide,
-        "x",
-    ),
+    _added("R check without cache on-off p50, c=1", "R_nocache", "R_nocheck", "p50_ms"),
+    _throughput("W/S throughput, c=16 (wrk's headroom)", "W", "S", 16),
 )
 
 
