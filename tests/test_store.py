@@ -151,42 +151,38 @@ def test_a_pooled_connection_that_the_server_closed_is_replaced(
     )
     store.open()
     try:
-        store.reserve(identity, START, 60)
-        backends = _backends_named(database_url, name)
-        assert backends
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            store.reserve(identity, START, 60)
+            backends = _backends_named(admin, name)
+            assert backends
 
-        _terminate(database_url, backends)
+            _terminate(admin, backends, name)
 
-        # the idle connections are dead now; the check finds that without
-        # failing the statement, and the pool hands out a fresh connection
-        assert store.find(identity) is not None
-        assert not backends & _backends_named(database_url, name)
+            # the idle connections are dead now; the check finds that without
+            # failing the statement, and the pool hands out a fresh connection
+            assert store.find(identity) is not None
+            assert not backends & _backends_named(admin, name)
     finally:
         store.close()
 
 
-def _backends_named(database_url: str, name: str) -> set[int]:
-    with psycopg.connect(database_url, autocommit=True) as admin:
-        row = admin.execute(
-            "SELECT array_agg(pid) FROM pg_stat_activity WHERE application_name = %s",
-            (name,),
-        ).fetchone()
+def _backends_named(admin: psycopg.Connection[Any], name: str) -> set[int]:
+    row = admin.execute(
+        "SELECT array_agg(pid) FROM pg_stat_activity WHERE application_name = %s",
+        (name,),
+    ).fetchone()
     return set(row[0] or []) if row else set()
 
 
-def _terminate(database_url: str, backends: set[int]) -> None:
+def _terminate(admin: psycopg.Connection[Any], backends: set[int], name: str) -> None:
     """Terminate the server processes and wait until they have exited."""
-    with psycopg.connect(database_url, autocommit=True) as admin:
-        for pid in backends:
-            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-        wait_until(
-            lambda: not backends & _live_backends(admin), 10, "the backends to exit"
-        )
-
-
-def _live_backends(admin: psycopg.Connection[Any]) -> set[int]:
-    row = admin.execute("SELECT array_agg(pid) FROM pg_stat_activity").fetchone()
-    return set(row[0] or []) if row else set()
+    for pid in backends:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    wait_until(
+        lambda: not backends & _backends_named(admin, name),
+        10,
+        "the backends to exit",
+    )
 
 
 def test_a_handed_back_connection_is_taken_again_by_the_next_statement(
