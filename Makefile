@@ -35,12 +35,15 @@ format: $(INSTALLED)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# nginx for the load-balancer test: Debian's package, installed once
+# nginx for the load-balancer test and wrk for the benchmark's own tests:
+# Debian's packages, installed once
 NGINX := $(shell command -v nginx || ls /usr/sbin/nginx 2>/dev/null)
+WRK := $(shell command -v wrk)
+MISSING_PACKAGES := $(strip $(if $(NGINX),,nginx-light) $(if $(WRK),,wrk))
 test-deps:
-ifeq ($(NGINX),)
+ifneq ($(MISSING_PACKAGES),)
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(MISSING_PACKAGES)
 endif
 
 # the whole suite against Operaton, then the engine contract against Camunda 7.24
@@ -59,7 +62,6 @@ campaign: $(INSTALLED) $(OPERATON_JAR)
 
 # the benchmark's tools: Debian's wrk and nginx (test-deps), matplotlib and py-spy
 bench-deps: $(INSTALLED) test-deps
-	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; }
 	$(BIN)/pip install -q -e '.[test,bench]'
 
 # D, G, R, S, L, G10M side by side, pinned and unpinned, into bench/results/latest.*

@@ -23,6 +23,7 @@ import httpx
 import psycopg
 import pytest
 
+from bench.stub import EngineStub
 from devenv.engine import EngineProcess
 from devenv.ports import free_port
 from devenv.ports import wait_until
@@ -114,6 +115,24 @@ def database_url(postgres: PostgresServer) -> Iterator[str]:
     schema.upgrade(url)
     yield url
     postgres.drop_database(name)
+
+
+@pytest.fixture
+def empty_database(postgres: PostgresServer) -> Iterator[str]:
+    """Create a database of its own for one test, with no schema in it."""
+    name = f"{TEST_DATABASE_PREFIX}{uuid.uuid4().hex[:12]}"
+    url = postgres.create_database(name)
+    yield url
+    postgres.drop_database(name)
+
+
+@pytest.fixture
+def stub(tmp_path: Path) -> Iterator[EngineStub]:
+    """The benchmark's instant engine stub, for the benchmark's own tests."""
+    server = EngineStub(tmp_path / "stub")
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -4,31 +4,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from collections.abc import Callable
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 
 from gateway.schema import head_revision
-from tests.conftest import TEST_DATABASE_PREFIX
-from tests.conftest import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY = str(Path(sys.executable).parent / "gateway")
 ALEMBIC = str(Path(sys.executable).parent / "alembic")
-
-
-@pytest.fixture
-def empty_database(postgres: PostgresServer) -> Iterator[str]:
-    name = f"{TEST_DATABASE_PREFIX}{uuid.uuid4().hex[:12]}"
-    url = postgres.create_database(name)
-    yield url
-    postgres.drop_database(name)
 
 
 def run(command: list[str], url: str) -> subprocess.CompletedProcess[bytes]:
