@@ -2,7 +2,7 @@
 
 Each error knows its HTTP status and the ``type`` it shows in the engine's error
 shape, ``{"type": ..., "message": ..., "code": 0}``. The single handler in
-:mod:`gateway.http` turns them into responses.
+:mod:`gateway.responses` turns them into responses.
 """
 
 from __future__ import annotations

@@ -67,9 +67,11 @@ class ReservationIdentity:
 
     def describe(self) -> str:
         """Return a short description for log lines and error messages."""
-        tenant = f" tenant '{self.tenant_id}'" if self.tenant_id else ""
+        # repr escapes CR, LF and other unprintable characters, so a businessKey
+        # can't forge a line of a text log
+        tenant = f" tenant {self.tenant_id!r}" if self.tenant_id else ""
         key = self.process_definition_key
-        return f"businessKey '{self.business_key}' of '{key}'{tenant}"
+        return f"businessKey {self.business_key!r} of {key!r}{tenant}"
 
 
 @dataclasses.dataclass(frozen=True)

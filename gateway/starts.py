@@ -335,7 +335,7 @@ class StartService:
             return self._record_created(attempt, answer)
         if 400 <= answer.status < 500:
             return self._release(attempt, answer)
-        if answer.has_engine_error_body and answer.status not in (502, 503, 504):
+        if answer.has_engine_error_body:
             return self._settle_probably_not_created(attempt, headers, answer)
         log.warning(
             "outcome unknown for %s: engine answered %d",

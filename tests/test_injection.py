@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import uuid
 from collections.abc import Callable
@@ -100,16 +101,21 @@ def test_bodies_past_a_limit_are_refused_before_reserving(
     assert proxy.requests() == []
 
 
-def test_crlf_in_a_businesskey_stays_inside_the_json(
-    client: httpx.Client, business_key: str
+def test_crlf_in_a_businesskey_stays_inside_the_json_and_the_log_line(
+    client: httpx.Client, business_key: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     key = f"{business_key}\r\nX-Injected: yes"
 
-    answer = client.post(START, json={"businessKey": key})
+    with caplog.at_level(logging.INFO, logger="gateway"):
+        answer = client.post(START, json={"businessKey": key})
 
     assert answer.status_code == 200
     assert "X-Injected" not in answer.headers
     assert answer.json()["businessKey"] == key
+    lines = [record.getMessage() for record in caplog.records]
+    mentions = [line for line in lines if business_key in line]
+    assert mentions
+    assert all("\r" not in line and "\n" not in line for line in mentions)
 
 
 def test_an_absolute_request_target_cannot_reach_another_host(

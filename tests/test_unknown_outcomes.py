@@ -105,15 +105,17 @@ def test_start_that_never_reached_the_engine_starts_once_after_the_lease(
     assert reservations(business_key)[0]["attempt"] == 2
 
 
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_engine_error_after_commit_is_adopted(
+    status: int,
     faulty_gateway: Any,
     proxy: EngineProxy,
     business_key: str,
     engine_instances: Callable[[str], list[str]],
 ) -> None:
-    # the engine created the instance, yet the answer is a 500 with an engine
+    # the engine created the instance, yet the answer is a 5xx with an engine
     # error body; the one confirming lookup finds the instance
-    proxy.inject(Fault.ERROR_AFTER_FORWARD, times=1)
+    proxy.inject(Fault.ERROR_AFTER_FORWARD, times=1, error_status=status)
     with faulty_gateway.client() as http:
         answer = http.post(
             START.format("gateway-waiting"), json={"businessKey": business_key}
@@ -127,3 +129,32 @@ def test_engine_error_after_commit_is_adopted(
     assert answer.headers["Idempotency-Status"] == "adopted"
     assert answer.json()["id"] == instance
     assert replay.headers["Idempotency-Status"] == "replayed"
+
+
+def test_engine_error_without_an_instance_is_released_after_one_lookup(
+    faulty_gateway: Any,
+    proxy: EngineProxy,
+    business_key: str,
+    engine_instances: Callable[[str], list[str]],
+    reservations: Callable[[str], list[dict[str, Any]]],
+) -> None:
+    # a 503 in the engine's error shape, and the start never reached the engine
+    error = b'{"type":"ProcessEngineException","message":"engine is overloaded"}'
+    proxy.inject(Fault.HOLD, times=1)
+    proxy.release_held((503, error))
+    with faulty_gateway.client() as http:
+        refused = http.post(
+            START.format("gateway-waiting"), json={"businessKey": business_key}
+        )
+        paths = [recorded.path for recorded in proxy.requests()]
+        assert reservations(business_key) == []
+        retry = http.post(
+            START.format("gateway-waiting"), json={"businessKey": business_key}
+        )
+
+    assert refused.status_code == 503
+    assert refused.json()["message"] == "engine is overloaded"
+    assert not [path for path in paths if path.endswith("/start")]
+    assert [path for path in paths if "/history/process-instance?" in path]
+    assert retry.headers["Idempotency-Status"] == "created"
+    assert engine_instances(business_key) == [retry.json()["id"]]

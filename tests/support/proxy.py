@@ -26,7 +26,7 @@ class Fault(enum.Enum):
     RESET_BEFORE_FORWARD = "reset-before-forward"  # RST, nothing forwarded
     BAD_GATEWAY = "bad-gateway"  # answer 502 without forwarding
     HOLD = "hold"  # forward only when the test releases it
-    ERROR_AFTER_FORWARD = "error-after-forward"  # forward, then answer an engine 500
+    ERROR_AFTER_FORWARD = "error-after-forward"  # forward, then an engine error
 
 
 @dataclasses.dataclass
@@ -49,6 +49,8 @@ class EngineProxy:
         self.fault = Fault.NONE
         self.fault_matches = "/start"
         self.delay = 0.0
+        # the status of the engine-shaped error that ERROR_AFTER_FORWARD answers
+        self.error_status = 500
         self.remaining: int | None = None
         # what a held request does once released: forward, discard, or an answer
         self.on_release: tuple[int, bytes] | str = "forward"
@@ -82,11 +84,13 @@ class EngineProxy:
         matches: str = "/start",
         delay: float = 0.0,
         times: int | None = None,
+        error_status: int = 500,
     ) -> None:
         """Apply a fault to requests whose path contains `matches`, `times` times."""
         self.fault = fault
         self.fault_matches = matches
         self.delay = delay
+        self.error_status = error_status
         self.remaining = times
         self.on_release = "forward"
         self.forwarded.clear()
@@ -161,7 +165,8 @@ def _handler(proxy: EngineProxy) -> type[BaseHTTPRequestHandler]:
 
             if fault is Fault.ERROR_AFTER_FORWARD:
                 error = b'{"type":"ProcessEngineException","message":"after commit"}'
-                self._answer(500, {"Content-Type": "application/json"}, error)
+                status = proxy.error_status
+                self._answer(status, {"Content-Type": "application/json"}, error)
                 return
             if fault is Fault.DROP_RESPONSE:
                 self._reset()
