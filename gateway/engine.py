@@ -220,7 +220,9 @@ class EngineClient:
         if history:
             return [_from_history(item) for item in history]
 
-        # an engine with history level none only knows the running instances
+        # an engine with history level none only knows the running instances.
+        # Limitation: the runtime query can't sort by start time, so "oldest
+        # first" holds only for what the history finds
         runtime = self._list(
             f"{root}/process-instance",
             {

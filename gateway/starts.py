@@ -59,6 +59,11 @@ _POLL_MAX = 0.2
 # a reservation can be released and taken again while a request waits; this
 # bounds how often one request goes round that loop
 _MAX_ROUNDS = 5
+# Refusals that may only mean "not for you". After a takeover an earlier attempt
+# may have started the instance, and the lookup before the forward ran with the
+# caller's credentials: an instance the engine hides from them looks absent. Such
+# a refusal proves nothing about the instance, so it must not release the row.
+_REFUSALS_OF_THE_CALLER = frozenset({401, 403, 404})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -334,6 +339,8 @@ class StartService:
         if 200 <= answer.status < 300:
             return self._record_created(attempt, answer)
         if 400 <= answer.status < 500:
+            if attempt.number > 1 and answer.status in _REFUSALS_OF_THE_CALLER:
+                return self._keep_pending(attempt, answer)
             return self._release(attempt, answer)
         if answer.has_engine_error_body:
             return self._settle_probably_not_created(attempt, headers, answer)
@@ -359,6 +366,18 @@ class StartService:
         log.info(
             "released %s: the engine answered %d",
             attempt.identity.describe(),
+            answer.status,
+        )
+        return _pass_through(answer)
+
+    def _keep_pending(self, attempt: _Attempt, answer: EngineAnswer) -> StartResult:
+        """Pass a refusal through, leaving the reservation for a caller who can see."""
+        START_OUTCOMES.labels("rejected").inc()
+        log.warning(
+            "kept %s pending at attempt %d: the engine refused this caller with %d,"
+            " and an earlier attempt may have started it",
+            attempt.identity.describe(),
+            attempt.number,
             answer.status,
         )
         return _pass_through(answer)

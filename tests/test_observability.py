@@ -6,19 +6,24 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
+from gateway import schema
 from gateway.logs import JsonFormatter
+from tests.support.metrics import file_sample_value
+from tests.support.metrics import sample_value
 from tests.support.proxy import EngineProxy
+from tests.support.proxy import Fault
 from tests.support.replica import Replica
 
 START = "/process-definition/key/gateway-waiting/start"
+OUTCOMES = "gateway_start_outcomes_total"
 
 
 def test_request_id_is_returned_logged_and_forwarded(
@@ -97,53 +102,73 @@ def test_forwarded_headers_are_honoured_only_from_trusted_proxies(
     )
 
 
-def counter(text: str, name: str, **labels: str) -> float:
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(
-                sample.labels.get(k) == v for k, v in labels.items()
-            ):
-                return sample.value
-    return 0.0
-
-
 def test_metrics_sum_every_worker(
-    database_url: str, engine_url: str, tmp_path: Path
+    empty_database: str, proxy: EngineProxy, tmp_path: Path
 ) -> None:
+    # a database of its own, so the pending gauge counts only this test's rows
+    schema.upgrade(empty_database)
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
     env = {
-        "GATEWAY_DATABASE_URL": database_url,
-        "GATEWAY_ENGINE_URL": engine_url,
+        "GATEWAY_DATABASE_URL": empty_database,
+        "GATEWAY_ENGINE_URL": proxy.url,
         "GATEWAY_WORKERS": "3",
-        "GATEWAY_THREADS": "2",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        # a sync worker takes no connection while it serves one, so a start
+        # held at the engine sends the next start to another worker
+        "GATEWAY_WORKER_CLASS": "sync",
+        "GATEWAY_THREADS": "1",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
     }
-    (tmp_path / "metrics").mkdir()
     replica = Replica(env, tmp_path / "replica.log").start()
     keys = [f"metric-{uuid.uuid4().hex[:10]}" for _ in range(5)]
+
+    def start(body: dict[str, Any], model: str = "gateway-waiting") -> int:
+        url = f"{replica.url}/engine-rest/process-definition/key/{model}/start"
+        return httpx.post(url, json=body, timeout=60).status_code
+
     try:
-        # a new connection per request, so the workers share them out
-        for key in keys:
-            assert (
-                httpx.post(
-                    f"{replica.url}/engine-rest{START}", json={"businessKey": key}
-                ).status_code
-                == 200
-            )
-        for key in keys[:3]:
-            httpx.post(f"{replica.url}/engine-rest{START}", json={"businessKey": key})
+        proxy.inject(Fault.HOLD, times=1)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            held = pool.submit(start, {"businessKey": keys[0]})
+            assert proxy.arrived.wait(timeout=30)
+            assert start({"businessKey": keys[1]}) == 200
+            proxy.release_held("forward")
+            assert held.result() == 200
+        assert [start({"businessKey": key}) for key in keys[2:]] == [200] * 3
+        assert [start({"businessKey": key}) for key in keys[:3]] == [200] * 3
+        assert start({"businessKey": keys[0], "variables": {}}) == 422
+        assert start({"businessKey": keys[4]}, model="no-such-definition") == 404
+        settled = httpx.get(f"{replica.url}/metrics").text
+        proxy.inject(Fault.BAD_GATEWAY, times=1)
+        assert start({"businessKey": f"metric-{uuid.uuid4().hex[:10]}"}) == 503
         scrapes = [httpx.get(f"{replica.url}/metrics").text for _ in range(6)]
     finally:
         replica.stop()
 
+    assert sample_value(settled, "gateway_pending_reservations") == 0
     for text in scrapes:
-        assert counter(text, "gateway_start_outcomes_total", outcome="created") == 5
-        assert counter(text, "gateway_start_outcomes_total", outcome="replayed") == 3
-        assert counter(text, "gateway_engine_latency_seconds_count") == 5
+        assert outcome(text, "created") == 5
+        assert outcome(text, "replayed") == 3
+        assert outcome(text, "rejected") == 1
+        assert outcome(text, "released") == 1
+        assert outcome(text, "unknown") == 1
+        assert sample_value(text, "gateway_engine_latency_seconds_count") == 7
         assert (
-            counter(
+            sample_value(
                 text, "gateway_request_latency_seconds_count", endpoint="start_by_key"
             )
-            == 8
+            == 11
         )
-        assert "gateway_pending_reservations" in text
-    assert len(list((tmp_path / "metrics").glob("counter_*.db"))) >= 2
+        # the unknown start stays pending until its lease expires
+        assert sample_value(text, "gateway_pending_reservations") == 1
+    created = [
+        file_sample_value(path, OUTCOMES, outcome="created")
+        for path in metrics.glob("counter_*.db")
+    ]
+    assert sum(count > 0 for count in created) >= 2
+    assert sum(created) == 5
+
+
+def outcome(text: str, name: str) -> float:
+    """Return a scrape's count of starts that ended with one outcome."""
+    return sample_value(text, OUTCOMES, outcome=name)

@@ -14,7 +14,10 @@ import httpx
 import pytest
 
 from devenv.engine import EngineProcess
+from devenv.ports import wait_until
+from tests.conftest import FAULT_SETTINGS
 from tests.support.proxy import EngineProxy
+from tests.support.proxy import Fault
 
 START = "/process-definition/key/gateway-waiting/tenant-id/tenant-a/start"
 ALICE = ("alice", "alice-secret")
@@ -151,3 +154,39 @@ def test_a_granted_read_is_reused_only_by_the_same_caller(
 
 def _basic(credentials: tuple[str, str]) -> str:
     return "Basic " + base64.b64encode(":".join(credentials).encode()).decode()
+
+
+def test_a_caller_who_cannot_see_the_instance_cannot_release_its_reservation(
+    auth_engine: EngineProcess,
+    start_gateway: Callable[..., Any],
+    business_key: str,
+    reservations: Callable[[str], list[dict[str, Any]]],
+    wait_for_lease_expiry: Callable[[str], None],
+) -> None:
+    proxy = EngineProxy(auth_engine.url).start()
+    try:
+        gateway = start_gateway(engine_url=proxy.url, **FAULT_SETTINGS)
+        body = {"businessKey": business_key}
+        # alice's start reaches the engine only after the gateway gave up on it
+        proxy.inject(Fault.HOLD, times=1)
+        timed_out = post(gateway, ALICE, body)
+        proxy.release_held()
+        assert proxy.forwarded.wait(30)
+        wait_until(lambda: count(auth_engine, business_key) == 1, 30, "the instance")
+
+        # bob's lookup can't see alice's instance, and the engine refuses his start
+        wait_for_lease_expiry(business_key)
+        foreign = post(gateway, BOB, body)
+        kept = reservations(business_key)
+
+        wait_for_lease_expiry(business_key)
+        adopted = post(gateway, ALICE, body)
+    finally:
+        proxy.stop()
+
+    assert timed_out.status_code == 504
+    assert foreign.status_code == 404
+    assert [(row["state"], row["attempt"]) for row in kept] == [("pending", 2)]
+    assert adopted.status_code == 200, adopted.text
+    assert adopted.headers["Idempotency-Status"] == "adopted"
+    assert count(auth_engine, business_key) == 1
