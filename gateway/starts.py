@@ -473,8 +473,24 @@ class StartService:
             log.warning("lookup of %s failed: %s", identity.describe(), exc)
             RECONCILIATIONS.labels("failed").inc()
             return None
+        found = self._drop_other_callers_instances(identity, found)
         RECONCILIATIONS.labels("found" if found else "not-found").inc()
         return found
+
+    def _drop_other_callers_instances(
+        self, identity: ReservationIdentity, found: list[FoundInstance]
+    ) -> list[FoundInstance]:
+        """Leave out the instances that other callers recorded for the same key."""
+        # the engine doesn't know the gateway's callers: a lookup finds every
+        # caller's instance of the businessKey, and only unrecorded ones can be
+        # this caller's. Limitation: two callers whose outcomes are both unknown
+        # at once can't be told apart, and may each get the other's instance
+        if not identity.caller or not found:
+            return found
+        taken = self.store.recorded_by_other_callers(
+            identity, [instance.id for instance in found]
+        )
+        return [instance for instance in found if instance.id not in taken]
 
     def _start_response(
         self, identity: ReservationIdentity, instance: FoundInstance

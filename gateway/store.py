@@ -125,6 +125,16 @@ DELETE FROM reservations
 WHERE state = 'started' AND created_at < now() - make_interval(days => %(days)s)
 """
 
+# the instances that other callers' reservations of the same identity recorded;
+# `caller <> ''` lets the planner use the partial index on those rows
+_RECORDED_BY_OTHER_CALLERS = """
+SELECT process_instance_id FROM reservations
+WHERE caller <> '' AND caller <> %(caller)s AND business_key = %(business_key)s
+    AND engine_name = %(engine_name)s AND tenant_id = %(tenant_id)s
+    AND process_definition_key = %(process_definition_key)s
+    AND process_instance_id = ANY(%(instance_ids)s)
+"""
+
 _COUNT_PENDING = "SELECT count(*) FROM reservations WHERE state = 'pending'"
 
 _SCHEMA_REVISION = "SELECT version_num FROM alembic_version"
@@ -290,6 +300,15 @@ class ReservationStore:
                 _CLAIM_EXPIRED, {"limit": limit, "lease": lease}
             ).fetchall()
         return [_claimed(row) for row in rows]
+
+    def recorded_by_other_callers(
+        self, identity: ReservationIdentity, instance_ids: list[str]
+    ) -> set[str]:
+        """Return which of the instances other callers have recorded for the key."""
+        params = {**_identity_params(identity), "instance_ids": instance_ids}
+        with self._connection() as conn:
+            rows = conn.execute(_RECORDED_BY_OTHER_CALLERS, params).fetchall()
+        return {str(row[0]) for row in rows}
 
     def purge(self, older_than_days: float) -> int:
         """Delete started reservations older than the given number of days."""

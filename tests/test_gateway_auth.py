@@ -11,6 +11,7 @@ import pytest
 from gateway.config import load_settings
 from gateway.errors import ConfigError
 from tests.support.proxy import EngineProxy
+from tests.support.proxy import Fault
 
 START = "/process-definition/key/gateway-waiting/start"
 KEYS = {"app-one": "key-one-0123456789abcdef", "app-two": "key-two-0123456789abcdef"}
@@ -75,6 +76,33 @@ def test_the_caller_is_part_of_the_identity(
     for recorded in proxy.requests():
         assert "X-API-Key" not in recorded.headers
         assert "Bearer" not in recorded.headers.get("Authorization", "")
+
+
+def test_a_lost_answer_adopts_the_callers_own_instance_not_another_callers(
+    keyed_gateway: Any,
+    proxy: EngineProxy,
+    business_key: str,
+    engine_instances: Callable[[str], list[str]],
+) -> None:
+    body = {"businessKey": business_key}
+    one = {"X-API-Key": KEYS["app-one"]}
+    two = {"X-API-Key": KEYS["app-two"]}
+    first = post(keyed_gateway, one, body).json()["id"]
+
+    # app-two's start creates its instance, but the answer is lost; the lookup
+    # finds both callers' instances, app-one's first
+    proxy.inject(Fault.DROP_RESPONSE, times=1)
+    adopted = post(keyed_gateway, two, body)
+    replay = post(keyed_gateway, two, body)
+
+    instances = engine_instances(business_key)
+    assert len(instances) == 2
+    [own] = [instance for instance in instances if instance != first]
+    assert adopted.status_code == 200, adopted.text
+    assert adopted.headers["Idempotency-Status"] == "adopted"
+    assert adopted.json()["id"] == own
+    assert replay.json()["id"] == own
+    assert post(keyed_gateway, one, body).json()["id"] == first
 
 
 @pytest.mark.parametrize("value", ["nokey", "app=short", "=key-0123456789abcdef"])

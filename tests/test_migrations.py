@@ -119,7 +119,11 @@ def test_schema_has_the_reservation_identity_and_state(empty_database: str) -> N
         "reservations_pending_check",
         "reservations_attempt_check",
     }
-    assert {"reservations_pending_lease_idx", "reservations_created_at_idx"} <= indexes
+    assert {
+        "reservations_pending_lease_idx",
+        "reservations_created_at_idx",
+        "reservations_caller_business_key_idx",
+    } <= indexes
 
 
 def test_readyz_answers_503_while_the_schema_is_behind_head(
