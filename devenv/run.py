@@ -18,6 +18,7 @@ import psycopg
 
 from devenv.engine import EngineProcess
 from devenv.ports import is_listening
+from devenv.ports import wait_until
 from devenv.postgres import LocalPostgres
 
 log = logging.getLogger("devenv.run")
@@ -43,7 +44,6 @@ def main() -> int:
             env["GATEWAY_ENGINE_URL"] = engine.url
         gateway = [str(Path(sys.executable).parent / "gateway")]
         subprocess.run([*gateway, "migrate"], env=env, check=True)
-        _print_usage(env)
         return _serve([*gateway, "serve"], env)
     finally:
         if engine is not None:
@@ -105,6 +105,18 @@ def _serve(command: list[str], env: dict[str, str]) -> int:
     # Ctrl-C reaches the gateway too; wait for it to finish its own shutdown
     signal.signal(signal.SIGINT, lambda *_: None)
     signal.signal(signal.SIGTERM, lambda *_: process.terminate())
+
+    # the example is only worth printing once it works as printed
+    port = int(env.get("GATEWAY_PORT", "8000"))
+    host = env.get("GATEWAY_HOST", "127.0.0.1")
+    probe = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    wait_until(
+        lambda: process.poll() is not None or is_listening(port, probe),
+        60,
+        f"the gateway on port {port}",
+    )
+    if process.poll() is None:
+        _print_usage(env)
     return process.wait()
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
+import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -12,6 +14,12 @@ from gateway.errors import ConfigError
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
+# RFC 1123 host names: dot-separated labels of letters, digits and inner hyphens
+_HOSTNAME = re.compile(
+    r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+# gunicorn's worker classes for a WSGI app; the gateway is tested with gthread
+WORKER_CLASSES = ("gthread", "sync", "gevent", "eventlet", "tornado")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +87,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         inflight_wait=reader.non_negative_float("GATEWAY_INFLIGHT_WAIT", 5.0),
         require_business_key=reader.boolean("GATEWAY_REQUIRE_BUSINESS_KEY", True),
         pass_through=reader.boolean("GATEWAY_PASS_THROUGH", True),
-        host=env.get("GATEWAY_HOST", "127.0.0.1"),
+        host=reader.host("GATEWAY_HOST", "127.0.0.1"),
         port=reader.port("GATEWAY_PORT", 8000),
         log_format=reader.choice("GATEWAY_LOG_FORMAT", "text", ("json", "text")),
         log_level=reader.choice(
@@ -88,7 +96,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         base_path=reader.base_path("GATEWAY_BASE_PATH", "/engine-rest"),
         workers=reader.positive_int("GATEWAY_WORKERS", 2),
         threads=threads,
-        worker_class=env.get("GATEWAY_WORKER_CLASS", "gthread"),
+        worker_class=reader.choice("GATEWAY_WORKER_CLASS", "gthread", WORKER_CLASSES),
         # a start holds its connection until it has answered, so one per thread,
         # and two more so that /readyz and /metrics never queue behind starts
         db_pool_size=reader.positive_int("GATEWAY_DB_POOL_SIZE", threads + 2),
@@ -224,6 +232,17 @@ class _Reader:
             if raw.lower() == choice.lower():
                 return choice
         raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+
+    def host(self, name: str, default: str) -> str:
+        raw = self._raw(name) or default
+        try:
+            ipaddress.ip_address(raw)
+        except ValueError:
+            if not _HOSTNAME.fullmatch(raw):
+                raise ConfigError(
+                    f"{name} must be an IP address or a host name, got {raw!r}"
+                ) from None
+        return raw
 
     def url(self, name: str, default: str) -> str:
         raw = self._raw(name) or default

@@ -155,6 +155,8 @@ class _Decision:
             extra={
                 "event": "start",
                 "request_id": tracing.current_request_id(),
+                # the address of the client, as trusted X-Forwarded-For names it
+                "client": request.remote_addr,
                 "engine": self.target.engine_name,
                 "processDefinitionKey": self.target.process_definition_key,
                 "processDefinitionId": self.target.process_definition_id,

@@ -34,6 +34,9 @@ def test_defaults_follow_the_engine_timeout() -> None:
         ("GATEWAY_ENGINE_URL", "ftp://engine/engine-rest"),
         ("GATEWAY_ENGINE_URL", "engine:8080"),
         ("GATEWAY_THREADS", "0"),
+        ("GATEWAY_HOST", "127.0.0.1:8000"),
+        ("GATEWAY_HOST", "gate way"),
+        ("GATEWAY_WORKER_CLASS", "threads"),
     ],
 )
 def test_bad_value_names_the_variable(variable: str, value: str) -> None:
@@ -48,3 +51,8 @@ def test_a_lease_shorter_than_the_engine_timeout_is_refused() -> None:
         load_settings({"GATEWAY_ENGINE_TIMEOUT": "30", "GATEWAY_LEASE": "10"})
 
     assert "GATEWAY_LEASE" in raised.value.message
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "::1", "localhost", "gw-1.internal"])
+def test_a_host_is_an_address_or_a_host_name(host: str) -> None:
+    assert load_settings({"GATEWAY_HOST": host}).host == host

@@ -78,11 +78,18 @@ def test_missing_or_unsafe_request_id_is_replaced(
 
 
 def test_forwarded_headers_are_honoured_only_from_trusted_proxies(
-    start_gateway: Callable[..., Any], business_key: str
+    start_gateway: Callable[..., Any],
+    business_key: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "gateway.example"}
+    forwarded = {
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "gateway.example",
+        "X-Forwarded-For": "203.0.113.9",
+    }
     trusting = start_gateway(trusted_proxies=1)
     wary = start_gateway()
+    caplog.set_level(logging.INFO, logger="gateway")
 
     with trusting.client() as http:
         trusted = http.post(
@@ -100,6 +107,8 @@ def test_forwarded_headers_are_honoured_only_from_trusted_proxies(
     assert ignored.json()["links"][0]["href"] == (
         f"{wary.url}/engine-rest/process-instance/{instance}"
     )
+    decisions = [r for r in caplog.records if getattr(r, "event", None) == "start"]
+    assert [decision.client for decision in decisions] == ["203.0.113.9", "127.0.0.1"]
 
 
 def test_metrics_sum_every_worker(
