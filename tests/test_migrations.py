@@ -5,12 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from devenv.ports import wait_until
+from gateway.schema import MIGRATION_LOCK_ID
 from gateway.schema import head_revision
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,10 +19,14 @@ GATEWAY = str(Path(sys.executable).parent / "gateway")
 ALEMBIC = str(Path(sys.executable).parent / "alembic")
 
 
+def environment(url: str) -> dict[str, str]:
+    return {"PATH": "/usr/bin:/bin", "GATEWAY_DATABASE_URL": url}
+
+
 def run(command: list[str], url: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
         command,
-        env={"PATH": "/usr/bin:/bin", "GATEWAY_DATABASE_URL": url},
+        env=environment(url),
         cwd=ROOT,
         capture_output=True,
         timeout=120,
@@ -35,14 +40,46 @@ def revision(url: str) -> str | None:
     return None if row is None else str(row[0])
 
 
-def test_three_concurrent_migrates_all_succeed(empty_database: str) -> None:
-    with ThreadPoolExecutor(3) as pool:
-        done = list(
-            pool.map(lambda _: run([GATEWAY, "migrate"], empty_database), range(3))
-        )
+def spawn(command: list[str], url: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        command,
+        env=environment(url),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
-    assert [d.returncode for d in done] == [0, 0, 0], [d.stderr[-500:] for d in done]
-    assert revision(empty_database) == head_revision()
+
+def migrations_waiting_for_the_lock(conn: psycopg.Connection[Any]) -> int:
+    """Count the sessions of this database that wait for the migration lock."""
+    # a bigint advisory lock shows its high half as classid, its low half as objid
+    row = conn.execute(
+        "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+        " WHERE l.locktype = 'advisory' AND NOT l.granted AND l.objsubid = 1"
+        " AND d.datname = current_database()"
+        " AND (l.classid::bigint << 32) | l.objid::bigint = %s",
+        (MIGRATION_LOCK_ID,),
+    ).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def test_three_concurrent_migrates_all_succeed(empty_database: str) -> None:
+    with psycopg.connect(empty_database, autocommit=True) as holder:
+        # holding the migration lock makes all three runs overlap for certain
+        holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
+        runs = [spawn([GATEWAY, "migrate"], empty_database) for _ in range(3)]
+        wait_until(
+            lambda: migrations_waiting_for_the_lock(holder) == 3,
+            60,
+            "three migrations waiting for the migration lock",
+        )
+        holder.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_ID,))
+        errors = [run.communicate(timeout=120)[1][-500:] for run in runs]
+
+    assert [run.returncode for run in runs] == [0, 0, 0], errors
+    with psycopg.connect(empty_database) as conn:
+        versions = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+    assert versions == [(head_revision(),)]
 
 
 def test_downgrade_to_base_and_upgrade_again(empty_database: str) -> None:

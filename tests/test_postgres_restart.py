@@ -7,10 +7,10 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import orjson
 import psycopg
 import pytest
 
@@ -18,16 +18,24 @@ from devenv.ports import wait_until
 from gateway.reconcile import Reconciler
 from tests.conftest import TEST_LEASE
 from tests.conftest import PostgresServer
-from tests.support.proxy import EngineProxy
+from tests.support.witness import ReservationWitness
 
 START = "/process-definition/key/gateway-straight/start"
 CLIENTS = 8
 KEYS_PER_CLIENT = 6
 
 
+@pytest.fixture
+def witness(engine_url: str, database_url: str) -> Iterator[ReservationWitness]:
+    """A proxy that checks each start's reservation as the start arrives."""
+    server = ReservationWitness(engine_url, database_url).start()
+    yield server
+    server.stop()
+
+
 def test_restart_under_load_recovers_without_duplicates(
     postgres: PostgresServer,
-    proxy: EngineProxy,
+    witness: ReservationWitness,
     start_gateway: Callable[..., Any],
     database_url: str,
     count_instances: Callable[[str], int],
@@ -35,7 +43,7 @@ def test_restart_under_load_recovers_without_duplicates(
     if postgres.local is None:
         pytest.skip("restarting the server is done on the local PostgreSQL only")
     gateway = start_gateway(
-        engine_url=proxy.url,
+        engine_url=witness.url,
         engine_timeout=1.0,
         lease=TEST_LEASE,
         inflight_wait=0.3,
@@ -76,17 +84,9 @@ def test_restart_under_load_recovers_without_duplicates(
     assert all(count_instances(key) == 1 for key in all_keys)
 
     # nothing reached the engine without a committed reservation
-    forwarded = {
-        orjson.loads(r.body)["businessKey"]
-        for r in proxy.requests()
-        if r.method == "POST" and r.path.endswith("/start")
-    }
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT business_key FROM reservations WHERE business_key = ANY(%s)",
-            (list(forwarded),),
-        ).fetchall()
-    assert {row[0] for row in rows} == forwarded
+    arrivals = witness.arrivals()
+    assert [a.business_key for a in arrivals if not a.reserved] == []
+    assert {a.business_key for a in arrivals} == set(all_keys)
 
     # a start recorded while the database was down is adopted by reconciliation
     services = gateway.server.app.extensions["gateway"]

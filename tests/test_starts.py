@@ -52,6 +52,18 @@ def deploy(client: httpx.Client, key: str, tenant: str | None = None) -> dict[st
     return document
 
 
+def assert_engine_answer(
+    passed: httpx.Response, direct: httpx.Response, status: int
+) -> None:
+    """Check that the gateway passed on the engine's own error, not one of its own."""
+    assert (passed.status_code, direct.status_code) == (status, status)
+    engine_error = direct.json()
+    assert (passed.json()["type"], passed.json()["message"]) == (
+        engine_error["type"],
+        engine_error["message"],
+    )
+
+
 def test_same_start_twice_gets_the_same_instance(
     client: httpx.Client, business_key: str, count_instances: Callable[[str], int]
 ) -> None:
@@ -152,6 +164,7 @@ def test_reordered_json_is_the_same_start(
 
 def test_unknown_key_passes_404_through_and_releases(
     client: httpx.Client,
+    engine_http: httpx.Client,
     business_key: str,
     count_instances: Callable[[str], int],
     reservations: Callable[[str], list[dict[str, Any]]],
@@ -159,10 +172,10 @@ def test_unknown_key_passes_404_through_and_releases(
     key = f"late-{uuid.uuid4().hex[:8]}"
 
     refused = start(client, key, {"businessKey": business_key})
+    direct = start(engine_http, key, {"businessKey": business_key})
 
-    assert refused.status_code == 404
-    assert refused.json()["type"]
-    assert "message" in refused.json()
+    assert_engine_answer(refused, direct, 404)
+    assert key in refused.json()["message"]
     assert "Idempotency-Status" not in refused.headers
     assert reservations(business_key) == []
 
@@ -176,15 +189,16 @@ def test_unknown_key_passes_404_through_and_releases(
 
 def test_failing_delegate_passes_500_through_and_releases(
     client: httpx.Client,
+    engine_http: httpx.Client,
     business_key: str,
     count_instances: Callable[[str], int],
     reservations: Callable[[str], list[dict[str, Any]]],
 ) -> None:
     failed = start(client, FAILING, {"businessKey": business_key})
+    direct = start(engine_http, FAILING, {"businessKey": business_key})
 
-    assert failed.status_code == 500
-    assert failed.json()["type"]
-    assert failed.json()["message"]
+    assert_engine_answer(failed, direct, 500)
+    assert "deliberate failure in FailingDelegate" in failed.json()["message"]
     assert reservations(business_key) == []
     assert count_instances(business_key) == 0
 

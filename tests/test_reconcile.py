@@ -1,0 +1,151 @@
+"""Reconcilers share the expired rows, and `gateway reconcile --loop` settles them."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import uuid
+from collections.abc import Callable
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from devenv.ports import wait_until
+from gateway import schema
+from gateway.start_request import ReservationIdentity
+from gateway.store import _CLAIM_EXPIRED
+from gateway.store import PendingStart
+from gateway.store import ReservationStore
+from tests.conftest import FAULT_SETTINGS
+from tests.conftest import fault_replica_env
+from tests.support.proxy import EngineProxy
+from tests.support.proxy import Fault
+from tests.support.replica import GATEWAY
+
+EXPIRED_ROWS = 8
+FIRST_CLAIM = 3
+START = "/process-definition/key/gateway-waiting/start"
+
+
+@pytest.fixture
+def own_database(empty_database: str) -> str:
+    """A database at head that holds only this test's reservations."""
+    schema.upgrade(empty_database)
+    return empty_database
+
+
+@pytest.fixture
+def store(own_database: str) -> Iterator[ReservationStore]:
+    reservations = ReservationStore(own_database, pool_size=4, pool_timeout=5)
+    reservations.open()
+    yield reservations
+    reservations.close()
+
+
+def reserve_expired(store: ReservationStore, count: int) -> set[str]:
+    """Reserve starts whose lease has already run out; return their businessKeys."""
+    keys = {f"expired-{uuid.uuid4().hex[:10]}" for _ in range(count)}
+    for key in keys:
+        identity = ReservationIdentity("default", None, "k", key)
+        body = json.dumps({"businessKey": key}).encode()
+        store.reserve(identity, PendingStart(b"f" * 32, START, body), lease=0)
+    return keys
+
+
+def test_a_claim_skips_the_rows_that_an_open_claim_holds(
+    store: ReservationStore, own_database: str
+) -> None:
+    keys = reserve_expired(store, EXPIRED_ROWS)
+
+    with (
+        psycopg.connect(own_database) as first_reconciler,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        # the store's own claim, left inside its transaction so its locks stay
+        claimed = first_reconciler.cursor(row_factory=dict_row).execute(
+            _CLAIM_EXPIRED, {"limit": FIRST_CLAIM, "lease": 60}
+        )
+        first = {row["business_key"] for row in claimed.fetchall()}
+        second_claim = pool.submit(store.claim_expired, 1000, 60)
+        try:
+            second = {row.identity.business_key for row in second_claim.result(15)}
+        except TimeoutError:
+            pytest.fail("the second claim waited for the rows that the first one holds")
+        finally:
+            first_reconciler.commit()
+
+    assert len(first) == FIRST_CLAIM
+    assert first.isdisjoint(second)
+    assert first | second == keys
+    with psycopg.connect(own_database) as conn:
+        attempts = conn.execute("SELECT DISTINCT attempt FROM reservations").fetchall()
+    assert attempts == [(2,)]
+
+
+def test_reconcile_loop_adopts_a_lost_start_and_reports_on_sigterm(
+    own_database: str,
+    proxy: EngineProxy,
+    start_gateway: Callable[..., Any],
+    business_key: str,
+    engine_instances: Callable[[str], list[str]],
+) -> None:
+    gateway = start_gateway(
+        database_url=own_database, engine_url=proxy.url, **FAULT_SETTINGS
+    )
+    # the engine gets the start only after the gateway gave up on it
+    proxy.inject(Fault.HOLD, times=1)
+    with gateway.client() as http:
+        timed_out = http.post(START, json={"businessKey": business_key})
+    proxy.release_held("forward")
+    assert proxy.forwarded.wait(timeout=30)
+    assert timed_out.status_code == 504
+    assert _pending_with_live_lease(own_database, business_key)
+
+    reconciler = subprocess.Popen(
+        [GATEWAY, "reconcile", "--loop", "--interval", "0.2"],
+        env=fault_replica_env(own_database, proxy.url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_until(
+            lambda: _started_instance(own_database, business_key) is not None,
+            60,
+            f"the reconciler to settle {business_key}",
+        )
+    finally:
+        reconciler.send_signal(signal.SIGTERM)
+        out, err = reconciler.communicate(timeout=30)
+
+    assert reconciler.returncode == 0, err.decode()[-2000:]
+    report = json.loads(out.decode().strip().splitlines()[-1])
+    assert report == {"adopted": 1, "reforwarded": 0, "released": 0, "unresolved": 0}
+    [instance] = engine_instances(business_key)
+    assert _started_instance(own_database, business_key) == instance
+    starts = [r for r in proxy.requests() if r.path.endswith("/start")]
+    assert len(starts) == 1
+
+
+def _pending_with_live_lease(database_url: str, business_key: str) -> bool:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT lease_expires_at > now() FROM reservations"
+            " WHERE business_key = %s AND state = 'pending'",
+            (business_key,),
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def _started_instance(database_url: str, business_key: str) -> str | None:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT process_instance_id FROM reservations"
+            " WHERE business_key = %s AND state = 'started'",
+            (business_key,),
+        ).fetchone()
+    return None if row is None else str(row[0])
