@@ -109,7 +109,9 @@ _INSTANCE = "#/components/schemas/ProcessInstanceWithVariablesDto"
 _EXAMPLES = {"key": "gateway-waiting", "engineName": "default"}
 
 
-def _error(description: str, retry: bool = False) -> dict[str, Any]:
+def _error(
+    description: str, retry: bool = False, engine_text: bool = False
+) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": description,
         "content": {
@@ -118,6 +120,9 @@ def _error(description: str, retry: bool = False) -> dict[str, Any]:
             }
         },
     }
+    if engine_text:
+        # the engine answers a body that its JSON mapper can't read in plain text
+        response["content"]["text/plain"] = {"schema": {"type": "string"}}
     if retry:
         response["headers"] = {
             "Retry-After": {
@@ -168,7 +173,10 @@ def _start_operation(
                 },
                 "content": {"application/json": {"schema": {"$ref": _INSTANCE}}},
             },
-            "400": _error("malformed start, or no businessKey; nothing reserved"),
+            "400": _error(
+                "malformed start, or no businessKey; nothing reserved",
+                engine_text=True,
+            ),
             "401": _error("the engine wants credentials"),
             "403": _error("the engine refused the caller"),
             "404": _error(

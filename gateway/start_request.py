@@ -154,18 +154,17 @@ def _load_object(body: bytes) -> dict[str, Any]:
 
 def _check_depth(document: Any, limit: int) -> None:
     """Refuse JSON nested deeper than the limit, without recursion."""
-    level = [document]
+    # the depth counts containers: {"businessKey": "k"} is one level deep
+    level = [document] if isinstance(document, (dict, list)) else []
     depth = 0
     while level:
         depth += 1
         if depth > limit:
             raise InvalidRequest(f"the body is nested deeper than {limit} levels")
         children: list[Any] = []
-        for value in level:
-            if isinstance(value, dict):
-                children.extend(value.values())
-            elif isinstance(value, list):
-                children.extend(value)
+        for container in level:
+            values = container.values() if isinstance(container, dict) else container
+            children.extend(v for v in values if isinstance(v, (dict, list)))
         level = children
 
 

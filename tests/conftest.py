@@ -31,8 +31,10 @@ from devenv.postgres import LocalPostgres
 from gateway import schema
 from gateway.app import create_app
 from gateway.config import Settings
+from gateway.logs import JsonFormatter
 from tests.support.proxy import EngineProxy
 from tests.support.servers import ThreadedServer
+from tests.test_gateway_auth import KEYS as GATEWAY_API_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -336,27 +338,41 @@ def auth_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProc
     process.stop()
 
 
-@pytest.fixture(scope="session")
-def gateway_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Write every gateway log record of in-process gateways to a file, as JSON."""
-    from gateway.logs import JsonFormatter
+# the in-process loggers that see requests: the gateway's own, the server that
+# receives them and the connection pool that sends them on to the engine
+CAPTURED_LOGGERS = {
+    "gateway": logging.DEBUG,
+    "werkzeug": logging.INFO,
+    "urllib3": logging.DEBUG,
+}
 
+
+@pytest.fixture(scope="session", autouse=True)
+def gateway_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Write every log record of in-process gateways to a file, as JSON.
+
+    It is there from the start of the session, so the file holds the records of
+    every test module, in the form a replica with GATEWAY_LOG_FORMAT=json writes.
+    """
     path = tmp_path_factory.mktemp("gateway-log") / "gateway.jsonl"
     handler = logging.FileHandler(path)
     handler.setFormatter(JsonFormatter())
     handler.setLevel(logging.DEBUG)
-    for name in ("gateway", "urllib3", "psycopg", "werkzeug"):
+    levels = {name: logging.getLogger(name).level for name in CAPTURED_LOGGERS}
+    for name, level in CAPTURED_LOGGERS.items():
         logging.getLogger(name).addHandler(handler)
-        logging.getLogger(name).setLevel(logging.DEBUG)
+        logging.getLogger(name).setLevel(level)
     yield path
-    for name in ("gateway", "urllib3", "psycopg", "werkzeug"):
+    for name, level in levels.items():
         logging.getLogger(name).removeHandler(handler)
+        logging.getLogger(name).setLevel(level)
     handler.close()
 
 
 def credential_forms() -> list[bytes]:
-    """Return the test passwords as they could appear: plain or in a basic header."""
-    forms = []
+    """Return the test secrets as they could appear: plain or in a basic header."""
+    # the gateway's API keys travel as X-API-Key or a bearer token, never in basic
+    forms = [key.encode() for key in GATEWAY_API_KEYS.values()]
     for user, password in ENGINE_USERS.items():
         forms.append(password.encode())
         forms.append(base64.b64encode(f"{user}:{password}".encode()))
@@ -365,46 +381,56 @@ def credential_forms() -> list[bytes]:
 
 @pytest.fixture(scope="session", autouse=True)
 def no_credentials_left_behind(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    database_url: str,
+    tmp_path_factory: pytest.TempPathFactory, gateway_log: Path, database_url: str
 ) -> Iterator[None]:
     """After the whole run, grep every log and the database for the test credentials.
 
-    Its teardown comes after every test and before the database is dropped.
+    Every log of the run sits under the session's base temp folder: the file of
+    `gateway_log`, the engines' logs, and the logs of the `gateway serve`
+    replicas and of nginx, which tests keep in their `tmp_path`. Its teardown
+    comes after every test and before the database is dropped.
     """
     yield
-    if not _used(request, "auth_engine"):
-        return
-    base = tmp_path_factory.getbasetemp()
+    forms = credential_forms()
     leaks = [
         str(path)
-        for path in base.rglob("*")
-        if path.is_file() and _contains_secret(path)
+        for path in tmp_path_factory.getbasetemp().rglob("*")
+        if path.is_file() and _contains_any(path, forms)
     ]
+    leaks += _leaking_reservations(database_url, forms)
+
+    assert leaks == [], f"test credentials found in: {leaks}"
+    # an empty log would pass any grep; the schema upgrade alone writes a line
+    assert gateway_log.stat().st_size > 0, f"{gateway_log} recorded nothing"
+
+
+def _leaking_reservations(database_url: str, forms: list[bytes]) -> list[str]:
+    """Name the reservations whose row, any column of it, holds a secret."""
+    # a bytea column shows as hex in the row's text, so look for that form too
+    wanted = [*forms, *(form.hex().encode() for form in forms)]
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
-            "SELECT start_path, request_body, response,"
-            " coalesce(process_instance_id, '') FROM reservations"
+            "SELECT r.business_key, r::text FROM reservations r"
         ).fetchall()
-    for row in rows:
-        blob = b" ".join(
-            value if isinstance(value, bytes) else str(value).encode() for value in row
-        )
-        if any(form in blob for form in credential_forms()):
-            leaks.append(f"reservation row {row[0]!r}")
-    assert leaks == [], f"test credentials found in: {leaks}"
+    return [
+        f"the reservation of businessKey {business_key!r}"
+        for business_key, text in rows
+        if any(form in text.encode() for form in wanted)
+    ]
 
 
-def _used(request: pytest.FixtureRequest, name: str) -> bool:
-    return any(
-        name in getattr(item, "fixturenames", ()) for item in request.session.items
-    )
-
-
-def _contains_secret(path: Path) -> bool:
+def _contains_any(path: Path, forms: list[bytes]) -> bool:
+    """Tell whether a file holds any of the forms, reading it a chunk at a time."""
+    # keep the end of each chunk, so a form split across two chunks is found
+    overlap = max(len(form) for form in forms) - 1
+    tail = b""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            while chunk := file.read(1 << 20):
+                window = tail + chunk
+                if any(form in window for form in forms):
+                    return True
+                tail = window[len(window) - overlap :]
     except OSError:
         return False
-    return any(form in data for form in credential_forms())
+    return False

@@ -54,15 +54,15 @@ def bodies(business_key: str) -> list[tuple[str, bytes, int]]:
     ]
 
 
-@pytest.mark.parametrize("case", range(12))
+@pytest.mark.parametrize("case", [name for name, _, _ in bodies("order-1")])
 def test_malformed_start_is_refused_and_nothing_reserved(
-    case: int,
+    case: str,
     proxied_gateway: Any,
     proxy: EngineProxy,
     business_key: str,
     reservations: Callable[[str], list[dict[str, Any]]],
 ) -> None:
-    name, body, status = bodies(business_key)[case]
+    [(name, body, status)] = [each for each in bodies(business_key) if each[0] == case]
 
     with proxied_gateway.client() as http:
         answer = http.post(

@@ -224,5 +224,8 @@ def _handler(proxy: EngineProxy) -> type[BaseHTTPRequestHandler]:
         do_POST = _handle  # noqa: N815 -- the name http.server looks up
         do_PUT = _handle  # noqa: N815 -- the name http.server looks up
         do_DELETE = _handle  # noqa: N815 -- the name http.server looks up
+        do_PATCH = _handle  # noqa: N815 -- the name http.server looks up
+        do_OPTIONS = _handle  # noqa: N815 -- the name http.server looks up
+        do_HEAD = _handle  # noqa: N815 -- the name http.server looks up
 
     return Handler
