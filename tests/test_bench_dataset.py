@@ -44,7 +44,7 @@ def keys_and_indexes(url: str) -> list[tuple[str, str]]:
             "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
             " WHERE conrelid = 'reservations'::regclass"
             " UNION ALL SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid)"
-            " FROM pg_index WHERE indrelid = 'reservations'::regclass ORDER BY 1"
+            " FROM pg_index WHERE indrelid = 'reservations'::regclass ORDER BY 1, 2"
         ).fetchall()
 
 

@@ -58,6 +58,7 @@ def test_a_refused_start_logs_its_outcome_in_the_start_vocabulary(
 ) -> None:
     client.post(START, json={"businessKey": business_key})
     caplog.set_level(logging.INFO, logger="gateway")
+    caplog.clear()
 
     reused = client.post(START, json={"businessKey": business_key, "variables": {}})
 

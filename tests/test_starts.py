@@ -98,6 +98,27 @@ def test_answers_point_links_at_the_gateway(
         ]
 
 
+def test_a_new_version_of_the_definition_shares_the_reservation(
+    client: httpx.Client, business_key: str, count_instances: Callable[[str], int]
+) -> None:
+    key = f"versioned-{uuid.uuid4().hex[:8]}"
+    deploy(client, key)
+    first = start(client, key, {"businessKey": business_key})
+    [newer] = deploy(client, key)["deployedProcessDefinitions"].values()
+
+    again = start(client, key, {"businessKey": business_key})
+    by_id = client.post(
+        f"/process-definition/{newer['id']}/start", json={"businessKey": business_key}
+    )
+
+    assert newer["version"] == 2
+    assert newer["id"] != first.json()["definitionId"]
+    for answer in (again, by_id):
+        assert answer.headers["Idempotency-Status"] == "replayed"
+        assert answer.json()["id"] == first.json()["id"]
+    assert count_instances(business_key) == 1
+
+
 def test_fifty_concurrent_starts_make_one_instance(
     gateway: Any, business_key: str, count_instances: Callable[[str], int]
 ) -> None:

@@ -35,6 +35,10 @@ def test_lost_response_is_adopted_or_replayed(
     assert first.json()["businessKey"] == business_key
     assert retry.headers["Idempotency-Status"] == "replayed"
     assert retry.json()["id"] == instance
+    # the adopted answer is built by the gateway, with links to the gateway
+    assert [link["href"] for link in first.json()["links"]] == [
+        f"{faulty_gateway.url}/engine-rest/process-instance/{instance}"
+    ]
 
 
 def test_engine_answering_after_the_timeout_ends_with_one_recorded_instance(
