@@ -34,7 +34,6 @@ from gateway.config import Settings
 from gateway.logs import JsonFormatter
 from tests.support.proxy import EngineProxy
 from tests.support.servers import ThreadedServer
-from tests.test_gateway_auth import KEYS as GATEWAY_API_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -325,6 +324,11 @@ def faulty_gateway(
 
 # the users of the engine's `auth` profile, and every form their secrets could take
 ENGINE_USERS = {"admin": "admin-secret", "alice": "alice-secret", "bob": "bob-secret"}
+# the callers and keys of the gateway's own authentication in its tests
+GATEWAY_API_KEYS = {
+    "app-one": "key-one-0123456789abcdef",
+    "app-two": "key-two-0123456789abcdef",
+}
 
 
 @pytest.fixture(scope="session")

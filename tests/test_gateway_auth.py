@@ -10,11 +10,12 @@ import pytest
 
 from gateway.config import load_settings
 from gateway.errors import ConfigError
+from tests.conftest import GATEWAY_API_KEYS
 from tests.support.proxy import EngineProxy
 from tests.support.proxy import Fault
 
 START = "/process-definition/key/gateway-waiting/start"
-KEYS = {"app-one": "key-one-0123456789abcdef", "app-two": "key-two-0123456789abcdef"}
+KEYS = GATEWAY_API_KEYS
 
 
 @pytest.fixture
