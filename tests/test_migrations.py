@@ -8,11 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
+from alembic import command
 
 from devenv.ports import wait_until
 from gateway.schema import MIGRATION_LOCK_ID
+from gateway.schema import alembic_config
 from gateway.schema import head_revision
+from tests.support.replica import Replica
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY = str(Path(sys.executable).parent / "gateway")
@@ -180,3 +184,27 @@ def test_readyz_answers_503_while_the_schema_is_behind_head(
         "head": head_revision(),
         "current": head_revision(),
     }
+
+
+def test_a_served_replica_is_not_ready_until_its_database_reaches_head(
+    empty_database: str, engine_url: str, tmp_path: Path
+) -> None:
+    # a database one migration behind, as during a rollout before `migrate`
+    command.upgrade(alembic_config(empty_database), "0002")
+    env = {
+        "GATEWAY_DATABASE_URL": empty_database,
+        "GATEWAY_ENGINE_URL": engine_url,
+        "GATEWAY_WORKERS": "1",
+    }
+    replica = Replica(env, tmp_path / "replica.log").start()
+    try:
+        behind = httpx.get(f"{replica.url}/readyz", timeout=10)
+        assert run([GATEWAY, "migrate"], empty_database).returncode == 0
+        ready = httpx.get(f"{replica.url}/readyz", timeout=10)
+    finally:
+        replica.stop()
+
+    assert behind.status_code == 503
+    assert behind.json()["schema"] == {"head": head_revision(), "current": "0002"}
+    assert ready.status_code == 200
+    assert ready.json()["schema"]["current"] == head_revision()
