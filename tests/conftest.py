@@ -128,6 +128,13 @@ def empty_database(postgres: PostgresServer) -> Iterator[str]:
 
 
 @pytest.fixture
+def own_database(empty_database: str) -> str:
+    """Create a database at head that holds only one test's reservations."""
+    schema.upgrade(empty_database)
+    return empty_database
+
+
+@pytest.fixture
 def stub(tmp_path: Path) -> Iterator[EngineStub]:
     """The benchmark's instant engine stub, for the benchmark's own tests."""
     server = EngineStub(tmp_path / "stub")

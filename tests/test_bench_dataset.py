@@ -11,7 +11,6 @@ import pytest
 
 from bench import dataset
 from bench.stub import EngineStub
-from gateway import schema
 from gateway.app import create_app
 from gateway.config import Settings
 from tests.support.servers import ThreadedServer
@@ -21,15 +20,9 @@ START = "/engine-rest/process-definition/key/gateway-waiting/start"
 
 
 @pytest.fixture
-def database(empty_database: str) -> str:
-    schema.upgrade(empty_database)
-    return empty_database
-
-
-@pytest.fixture
-def gateway_url(database: str, stub: EngineStub) -> Iterator[str]:
+def gateway_url(own_database: str, stub: EngineStub) -> Iterator[str]:
     settings = dataclasses.replace(
-        Settings(database_url=database, engine_url=stub.url),
+        Settings(database_url=own_database, engine_url=stub.url),
         replay_authorization=False,
     )
     server = ThreadedServer(create_app(settings)).start()
@@ -49,21 +42,21 @@ def keys_and_indexes(url: str) -> list[tuple[str, str]]:
 
 
 def test_bulk_load_fills_the_table_and_rebuilds_every_key_and_index(
-    database: str,
+    own_database: str,
 ) -> None:
-    before = keys_and_indexes(database)
+    before = keys_and_indexes(own_database)
 
-    report = dataset.bulk_load(database, ROWS)
+    report = dataset.bulk_load(own_database, ROWS)
 
     assert report["rows_in_table"] == ROWS
-    assert keys_and_indexes(database) == before
+    assert keys_and_indexes(own_database) == before
 
 
 def test_a_bulk_loaded_row_is_replayed_like_a_recorded_start(
-    database: str, gateway_url: str
+    own_database: str, gateway_url: str
 ) -> None:
-    dataset.bulk_load(database, ROWS)
-    with psycopg.connect(database) as conn:
+    dataset.bulk_load(own_database, ROWS)
+    with psycopg.connect(own_database) as conn:
         row = conn.execute(
             "SELECT business_key, process_instance_id FROM reservations LIMIT 1"
         ).fetchone()

@@ -39,16 +39,6 @@ def test_each_pgbench_transaction_leaves_one_started_reservation(
     assert states == [("started", figures.requests, figures.requests)]
 
 
-def test_script_is_made_of_the_stores_statements() -> None:
-    script = pgbench.script()
-
-    reserve, record = script.splitlines()[2:4]
-    assert reserve.startswith("WITH inserted AS ( INSERT INTO reservations")
-    assert "ON CONFLICT ON CONSTRAINT reservations_identity_key" in reserve
-    assert record.startswith("WITH relaxed AS")
-    assert "SET state = 'started'" in record
-
-
 def test_a_store_parameter_without_a_value_stops_the_script(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

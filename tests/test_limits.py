@@ -81,11 +81,6 @@ LIMITS = {
 }
 
 
-def limits() -> list[Any]:
-    """Return the limits as parameters, named after them."""
-    return [pytest.param(limit, id=name) for name, limit in LIMITS.items()]
-
-
 @pytest.fixture
 def unique() -> str:
     return f"limit-{uuid.uuid4().hex[:10]}"
@@ -100,7 +95,7 @@ def post(gateway: Any, body: bytes, chunked: bool) -> httpx.Response:
         )
 
 
-@pytest.mark.parametrize("limit", limits())
+@pytest.mark.parametrize("limit", LIMITS.values(), ids=LIMITS.keys())
 def test_a_start_right_at_the_limit_is_created(
     limit: Limit,
     unique: str,
@@ -121,7 +116,7 @@ def test_a_start_right_at_the_limit_is_created(
     ]
 
 
-@pytest.mark.parametrize("limit", limits())
+@pytest.mark.parametrize("limit", LIMITS.values(), ids=LIMITS.keys())
 def test_a_start_one_past_the_limit_is_refused_before_anything_happens(
     limit: Limit,
     unique: str,

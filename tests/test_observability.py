@@ -14,7 +14,6 @@ import httpx
 import orjson
 import pytest
 
-from gateway import schema
 from gateway.logs import JsonFormatter
 from tests.support.metrics import file_sample_value
 from tests.support.metrics import sample_value
@@ -113,14 +112,13 @@ def test_forwarded_headers_are_honoured_only_from_trusted_proxies(
 
 
 def test_metrics_sum_every_worker(
-    empty_database: str, proxy: EngineProxy, tmp_path: Path
+    own_database: str, proxy: EngineProxy, tmp_path: Path
 ) -> None:
     # a database of its own, so the pending gauge counts only this test's rows
-    schema.upgrade(empty_database)
     metrics = tmp_path / "metrics"
     metrics.mkdir()
     env = {
-        "GATEWAY_DATABASE_URL": empty_database,
+        "GATEWAY_DATABASE_URL": own_database,
         "GATEWAY_ENGINE_URL": proxy.url,
         "GATEWAY_WORKERS": "3",
         # a sync worker takes no connection while it serves one, so a start

@@ -7,7 +7,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,6 +17,7 @@ from devenv.ports import wait_until
 from gateway.reconcile import Reconciler
 from tests.conftest import TEST_LEASE
 from tests.conftest import PostgresServer
+from tests.support.proxy import EngineProxy
 from tests.support.witness import ReservationWitness
 
 START = "/process-definition/key/gateway-straight/start"
@@ -26,15 +26,16 @@ KEYS_PER_CLIENT = 6
 
 
 @pytest.fixture
-def witness(engine_url: str, database_url: str) -> Iterator[ReservationWitness]:
-    """A proxy that checks each start's reservation as the start arrives."""
-    server = ReservationWitness(engine_url, database_url).start()
-    yield server
-    server.stop()
+def witness(proxy: EngineProxy, database_url: str) -> ReservationWitness:
+    """Check each start's reservation as the start arrives at the proxy."""
+    witness = ReservationWitness(database_url)
+    proxy.before_forward = witness.check
+    return witness
 
 
 def test_restart_under_load_recovers_without_duplicates(
     postgres: PostgresServer,
+    proxy: EngineProxy,
     witness: ReservationWitness,
     start_gateway: Callable[..., Any],
     database_url: str,
@@ -43,7 +44,7 @@ def test_restart_under_load_recovers_without_duplicates(
     if postgres.local is None:
         pytest.skip("restarting the server is done on the local PostgreSQL only")
     gateway = start_gateway(
-        engine_url=witness.url,
+        engine_url=proxy.url,
         engine_timeout=1.0,
         lease=TEST_LEASE,
         inflight_wait=0.3,

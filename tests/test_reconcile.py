@@ -16,7 +16,6 @@ import pytest
 from psycopg.rows import dict_row
 
 from devenv.ports import wait_until
-from gateway import schema
 from gateway.start_request import ReservationIdentity
 from gateway.store import _CLAIM_EXPIRED
 from gateway.store import PendingStart
@@ -30,13 +29,6 @@ from tests.support.replica import GATEWAY
 EXPIRED_ROWS = 8
 FIRST_CLAIM = 3
 START = "/process-definition/key/gateway-waiting/start"
-
-
-@pytest.fixture
-def own_database(empty_database: str) -> str:
-    """A database at head that holds only this test's reservations."""
-    schema.upgrade(empty_database)
-    return empty_database
 
 
 @pytest.fixture

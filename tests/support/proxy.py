@@ -12,6 +12,7 @@ import http.client
 import socket
 import struct
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -60,6 +61,8 @@ class EngineProxy:
         self.arrived = threading.Event()  # set when a faulted request arrived
         self.answered = threading.Event()  # set when a held request got its answer
         self.release = threading.Event()
+        # asked before each forward; False answers 502 and forwards nothing
+        self.before_forward: Callable[[Recorded], bool] | None = None
         handler = _handler(self)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
@@ -136,29 +139,15 @@ def _handler(proxy: EngineProxy) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             headers = {name: value for name, value in self.headers.items()}
             fault = proxy.take_fault(self.path)
-
-            if fault is Fault.RESET_BEFORE_FORWARD:
-                proxy.arrived.set()
-                self._reset()
+            if self._answered_before_forward(fault):
                 return
-            if fault is Fault.BAD_GATEWAY:
-                proxy.arrived.set()
-                self._answer(502, {"Content-Type": "text/plain"}, b"bad gateway")
-                return
-            if fault is Fault.HOLD:
-                proxy.arrived.set()
-                proxy.release.wait(timeout=120)
-                if proxy.on_release == "discard":
-                    self._reset()
-                    return
-                if isinstance(proxy.on_release, tuple):
-                    status, answer = proxy.on_release
-                    self._answer(status, {"Content-Type": "application/json"}, answer)
-                    proxy.answered.set()
-                    return
 
+            request = Recorded(self.command, self.path, body, headers)
+            if proxy.before_forward is not None and not proxy.before_forward(request):
+                self._answer(502, {"Content-Type": "text/plain"}, b"not forwarded")
+                return
             with proxy.lock:
-                proxy.recorded.append(Recorded(self.command, self.path, body, headers))
+                proxy.recorded.append(request)
             status, response_headers, response_body = self._forward(body, headers)
             if fault is not Fault.NONE:
                 proxy.forwarded.set()
@@ -176,6 +165,31 @@ def _handler(proxy: EngineProxy) -> type[BaseHTTPRequestHandler]:
             self._answer(status, response_headers, response_body)
             if fault is not Fault.NONE:
                 proxy.answered.set()
+
+        def _answered_before_forward(self, fault: Fault) -> bool:
+            """Apply a fault that ends the request before it is forwarded."""
+            if fault is Fault.RESET_BEFORE_FORWARD:
+                proxy.arrived.set()
+                self._reset()
+                return True
+            if fault is Fault.BAD_GATEWAY:
+                proxy.arrived.set()
+                self._answer(502, {"Content-Type": "text/plain"}, b"bad gateway")
+                return True
+            if fault is not Fault.HOLD:
+                return False
+
+            proxy.arrived.set()
+            proxy.release.wait(timeout=120)
+            if proxy.on_release == "discard":
+                self._reset()
+                return True
+            if isinstance(proxy.on_release, tuple):
+                status, answer = proxy.on_release
+                self._answer(status, {"Content-Type": "application/json"}, answer)
+                proxy.answered.set()
+                return True
+            return False
 
         def _forward(
             self, body: bytes, headers: dict[str, str]
