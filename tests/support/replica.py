@@ -19,15 +19,27 @@ GATEWAY = str(Path(sys.executable).parent / "gateway")
 class Replica:
     """One gunicorn master with its workers, in a process group of its own."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.env = {**os.environ, **env, "GATEWAY_PORT": str(self.port)}
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+    ) -> None:
+        self.host = host
+        self.port = free_port() if port is None else port
+        self.env = {
+            **os.environ,
+            **env,
+            "GATEWAY_HOST": host,
+            "GATEWAY_PORT": str(self.port),
+        }
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> Replica:
         log = self.log_path.open("ab")
