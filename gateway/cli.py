@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -147,7 +148,22 @@ def _parser() -> argparse.ArgumentParser:
 
     purge_parser = commands.add_parser("purge", help="purge old started reservations")
     purge_parser.add_argument(
-        "--older-than", type=float, required=True, metavar="DAYS", help="age in days"
+        "--older-than",
+        type=_positive_days,
+        required=True,
+        metavar="DAYS",
+        help="age in days, for example 30 or 0.5",
     )
     purge_parser.set_defaults(run=purge)
     return parser
+
+
+def _positive_days(text: str) -> float:
+    """Read an age in days; zero would purge every started reservation."""
+    try:
+        days = float(text)
+    except ValueError:
+        days = math.nan
+    if not math.isfinite(days) or days <= 0:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a positive number of days")
+    return days

@@ -119,10 +119,12 @@ RETURNING r.caller, r.engine_name, r.tenant_id, r.process_definition_key,
     r.attempt, r.fingerprint, r.start_path, r.request_body
 """
 
-# only started rows are purged; a pending row is the reconciler's to settle
+# only started rows are purged; a pending row is the reconciler's to settle.
+# The age is in seconds, because make_interval's days are whole days only.
 _PURGE = """
 DELETE FROM reservations
-WHERE state = 'started' AND created_at < now() - make_interval(days => %(days)s)
+WHERE state = 'started'
+    AND created_at < now() - make_interval(secs => %(days)s * 86400)
 """
 
 # the instances that other callers' reservations of the same identity recorded;
