@@ -18,6 +18,7 @@ from gateway.errors import EngineUnavailable
 from gateway.errors import GatewayError
 from gateway.starts import ADOPTED
 from gateway.starts import CREATED
+from gateway.starts import RELEASED
 from gateway.starts import StartService
 from gateway.store import ClaimedReservation
 from gateway.store import ReservationStore
@@ -101,12 +102,15 @@ class Reconciler:
             log.warning("could not settle %s: %s", described, exc.message)
             report.unresolved += 1
             return
-        if result.idempotency_status == ADOPTED:
+        if result.outcome == ADOPTED:
             report.adopted += 1
-        elif result.idempotency_status == CREATED:
+        elif result.outcome == CREATED:
             report.reforwarded += 1
-        else:
+        elif result.outcome == RELEASED:
             report.released += 1
+        else:
+            # refused with 401, 403 or 404, which leaves the row pending
+            report.unresolved += 1
 
 
 def _engine_headers(settings: Settings) -> dict[str, str]:

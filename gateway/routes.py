@@ -135,13 +135,7 @@ class _Decision:
         self.process_instance_id: str | None = None
 
     def settle(self, result: StartResult) -> None:
-        if result.idempotency_status is not None:
-            self.outcome = result.idempotency_status
-        elif self.business_key is None:
-            self.outcome = "unprotected"
-        else:
-            # the engine refused, and its answer passed through
-            self.outcome = "released"
+        self.outcome = result.outcome
         self.process_instance_id = result.process_instance_id
 
     def log(self) -> None:

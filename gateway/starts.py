@@ -48,9 +48,17 @@ from gateway.store import ReservationStore
 
 log = logging.getLogger(__name__)
 
+# a start's outcomes, in the words of the outcome metric's labels
 CREATED = "created"
 REPLAYED = "replayed"
 ADOPTED = "adopted"
+RELEASED = "released"
+# refused, with no reservation made, released or recorded
+REJECTED = "rejected"
+CONFLICT = "conflict"
+UNKNOWN = "unknown"
+# forwarded without a businessKey, so without a reservation
+UNPROTECTED = "unprotected"
 
 _JSON = {"Content-Type": "application/json"}
 # how often a request polls a reservation that another request holds
@@ -68,11 +76,12 @@ _REFUSALS_OF_THE_CALLER = frozenset({401, 403, 404})
 
 @dataclasses.dataclass(frozen=True)
 class StartResult:
-    """What the client gets back for a start."""
+    """What the client gets back for a start, and what became of the start."""
 
     status: int
     body: bytes
     headers: Mapping[str, str]
+    outcome: str
     idempotency_status: str | None = None
     process_instance_id: str | None = None
 
@@ -111,11 +120,14 @@ class StartService:
         url = self.engine.start_url(request.target, named)
         if request.business_key is None:
             # configured to forward starts without a businessKey, unprotected
-            return _pass_through(self._forward_unreserved(url, request.body, headers))
+            answer = self._forward_unreserved(url, request.body, headers)
+            return _pass_through(answer, UNPROTECTED)
 
         resolved = self._identity(request, headers, named)
         if isinstance(resolved, EngineAnswer):
-            return _pass_through(resolved)
+            # the engine refused to describe the definition, so nothing is reserved
+            START_OUTCOMES.labels(REJECTED).inc()
+            return _pass_through(resolved, REJECTED)
 
         pending = PendingStart(
             request.fingerprint, url.removeprefix(self.engine.base), request.body
@@ -140,6 +152,7 @@ class StartService:
             result = self._answer_existing(resolved, request, headers, reservation, url)
             if result is not None:
                 return result
+        START_OUTCOMES.labels(CONFLICT).inc()
         raise StartInProgress(
             f"{resolved.describe()} is reserved by a request still in flight",
             retry_after=1,
@@ -169,7 +182,7 @@ class StartService:
     ) -> StartResult | None:
         """Answer from another request's reservation; None means reserve again."""
         if reservation.fingerprint != request.fingerprint:
-            START_OUTCOMES.labels("rejected").inc()
+            START_OUTCOMES.labels(REJECTED).inc()
             raise IdempotencyKeyReused(
                 f"{identity.describe()} was used for a start with other content",
                 processInstanceId=reservation.process_instance_id,
@@ -187,7 +200,7 @@ class StartService:
             return self._replay(identity, settled, headers)
         if settled.lease_expired:
             return self._take_over(identity, request, headers, settled, url)
-        START_OUTCOMES.labels("conflict").inc()
+        START_OUTCOMES.labels(CONFLICT).inc()
         raise StartInProgress(
             f"{identity.describe()} is reserved by a request still in flight",
             retry_after=1,
@@ -268,9 +281,11 @@ class StartService:
         if self.settings.replay_authorization:
             self._refuse_unreadable(identity, instance_id, headers)
 
-        START_OUTCOMES.labels("replayed").inc()
+        START_OUTCOMES.labels(REPLAYED).inc()
         log.info("replayed instance %s for %s", instance_id, identity.describe())
-        return StartResult(200, reservation.response, _JSON, REPLAYED, instance_id)
+        return StartResult(
+            200, reservation.response, _JSON, REPLAYED, REPLAYED, instance_id
+        )
 
     def _refuse_unreadable(
         self,
@@ -299,13 +314,20 @@ class StartService:
         if answer.status == 200:
             self.read_grants.remember(identity.engine_name, instance_id, headers)
             return
+        if answer.status >= 500:
+            # a failed read says nothing about who may read the instance
+            raise EngineUnavailable(
+                f"the engine answered {answer.status} to the read that authorizes"
+                " the replay",
+                retry_after=1,
+            )
         log.info(
             "replay of %s refused: the engine answered %d to a read of instance %s",
             identity.describe(),
             answer.status,
             instance_id,
         )
-        START_OUTCOMES.labels("rejected").inc()
+        START_OUTCOMES.labels(REJECTED).inc()
         raise ReplayRefused(
             f"the engine does not let this caller read the instance of "
             f"{identity.describe()}",
@@ -326,6 +348,7 @@ class StartService:
         except EngineUnreachable as exc:
             # nothing reached the engine, so the reservation can go
             self.store.release(identity, attempt.number)
+            START_OUTCOMES.labels(RELEASED).inc()
             log.warning("engine unreachable for %s: %s", identity.describe(), exc)
             raise EngineUnavailable(
                 "the engine can't be reached", retry_after=1
@@ -356,23 +379,25 @@ class StartService:
         instance_id = _instance_id(answer.body)
         self._record(attempt, instance_id, answer.body)
         log.info("created %s as instance %s", attempt.identity.describe(), instance_id)
-        START_OUTCOMES.labels("created").inc()
-        return StartResult(answer.status, answer.body, _JSON, CREATED, instance_id)
+        START_OUTCOMES.labels(CREATED).inc()
+        return StartResult(
+            answer.status, answer.body, _JSON, CREATED, CREATED, instance_id
+        )
 
     def _release(self, attempt: _Attempt, answer: EngineAnswer) -> StartResult:
         """Delete the reservation of a start that the engine refused."""
         self.store.release(attempt.identity, attempt.number)
-        START_OUTCOMES.labels("released").inc()
+        START_OUTCOMES.labels(RELEASED).inc()
         log.info(
             "released %s: the engine answered %d",
             attempt.identity.describe(),
             answer.status,
         )
-        return _pass_through(answer)
+        return _pass_through(answer, RELEASED)
 
     def _keep_pending(self, attempt: _Attempt, answer: EngineAnswer) -> StartResult:
         """Pass a refusal through, leaving the reservation for a caller who can see."""
-        START_OUTCOMES.labels("rejected").inc()
+        START_OUTCOMES.labels(REJECTED).inc()
         log.warning(
             "kept %s pending at attempt %d: the engine refused this caller with %d,"
             " and an earlier attempt may have started it",
@@ -380,7 +405,7 @@ class StartService:
             attempt.number,
             answer.status,
         )
-        return _pass_through(answer)
+        return _pass_through(answer, REJECTED)
 
     def _settle_probably_not_created(
         self, attempt: _Attempt, headers: Mapping[str, str], answer: EngineAnswer
@@ -411,7 +436,7 @@ class StartService:
         raise self._unknown(attempt, timed_out)
 
     def _unknown(self, attempt: _Attempt, timed_out: bool) -> StartOutcomeUnknown:
-        START_OUTCOMES.labels("unknown").inc()
+        START_OUTCOMES.labels(UNKNOWN).inc()
         # the lease must run out before anyone may forward this start again
         retry_after = int(self.settings.lease) + 1
         message = (
@@ -438,8 +463,8 @@ class StartService:
         body = self._start_response(identity, instance)
         self._record(attempt, instance.id, body)
         log.info("adopted instance %s for %s", instance.id, identity.describe())
-        START_OUTCOMES.labels("adopted").inc()
-        return StartResult(200, body, _JSON, ADOPTED, instance.id)
+        START_OUTCOMES.labels(ADOPTED).inc()
+        return StartResult(200, body, _JSON, ADOPTED, ADOPTED, instance.id)
 
     def _record(self, attempt: _Attempt, instance_id: str, body: bytes) -> None:
         """Record the instance; the client gets it even if the record fails."""
@@ -600,9 +625,10 @@ class _DefinitionCache:
             self._entries[key] = value
 
 
-def _pass_through(answer: EngineAnswer) -> StartResult:
+def _pass_through(answer: EngineAnswer, outcome: str) -> StartResult:
     content_type = answer.headers.get("Content-Type", "application/json")
-    return StartResult(answer.status, answer.body, {"Content-Type": content_type})
+    headers = {"Content-Type": content_type}
+    return StartResult(answer.status, answer.body, headers, outcome)
 
 
 def _instance_id(body: bytes) -> str:

@@ -141,3 +141,38 @@ def _started_instance(database_url: str, business_key: str) -> str | None:
             (business_key,),
         ).fetchone()
     return None if row is None else str(row[0])
+
+
+def test_reconcile_reports_a_refusal_that_keeps_a_row_pending_as_unresolved(
+    store: ReservationStore, own_database: str, engine_url: str
+) -> None:
+    # the engine refuses a missing definition with 404, which after a takeover
+    # says nothing about an earlier attempt, so that row must stay pending
+    missing = f"missing-{uuid.uuid4().hex[:10]}"
+    refused = ReservationIdentity("default", None, "no-such-definition", missing)
+    refused_body = json.dumps({"businessKey": missing}).encode()
+    refused_path = "/process-definition/key/no-such-definition/start"
+    store.reserve(refused, PendingStart(b"f" * 32, refused_path, refused_body), 0)
+    # a body the engine rejects as invalid (400) releases its row
+    invalid = f"invalid-{uuid.uuid4().hex[:10]}"
+    released = ReservationIdentity("default", None, "gateway-waiting", invalid)
+    invalid_body = json.dumps(
+        {"businessKey": invalid, "variables": {"n": {"value": "x", "type": "Integer"}}}
+    ).encode()
+    store.reserve(released, PendingStart(b"f" * 32, START, invalid_body), 0)
+
+    done = subprocess.run(
+        [GATEWAY, "reconcile"],
+        env=fault_replica_env(own_database, engine_url),
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+
+    report = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    assert report == {"adopted": 0, "reforwarded": 0, "released": 1, "unresolved": 1}
+    with psycopg.connect(own_database) as conn:
+        rows = conn.execute(
+            "SELECT business_key, state, attempt FROM reservations"
+        ).fetchall()
+    assert rows == [(missing, "pending", 2)]

@@ -190,3 +190,32 @@ def test_a_caller_who_cannot_see_the_instance_cannot_release_its_reservation(
     assert adopted.status_code == 200, adopted.text
     assert adopted.headers["Idempotency-Status"] == "adopted"
     assert count(auth_engine, business_key) == 1
+
+
+def test_a_replay_whose_read_fails_in_the_engine_is_unavailable_not_refused(
+    auth_engine: EngineProcess,
+    start_gateway: Callable[..., Any],
+    business_key: str,
+) -> None:
+    proxy = EngineProxy(auth_engine.url).start()
+    try:
+        gateway = start_gateway(engine_url=proxy.url)
+        body = {"businessKey": business_key}
+        created = post(gateway, ALICE, body)
+        # the engine fails the read that would authorize the replay
+        proxy.inject(Fault.BAD_GATEWAY, matches="/process-instance/", times=1)
+        failed = post(gateway, ALICE, body)
+        replayed = post(gateway, ALICE, body)
+    finally:
+        proxy.stop()
+
+    assert created.status_code == 200, created.text
+    # a failed read says nothing about alice: she is told to retry, not refused
+    assert failed.status_code == 503, failed.text
+    assert failed.json()["type"] == "EngineUnavailable"
+    assert int(failed.headers["Retry-After"]) >= 1
+    assert created.json()["id"] not in failed.text
+    assert replayed.status_code == 200
+    assert replayed.headers["Idempotency-Status"] == "replayed"
+    assert replayed.json()["id"] == created.json()["id"]
+    assert count(auth_engine, business_key) == 1
