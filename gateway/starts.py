@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
@@ -91,6 +92,8 @@ class _Attempt:
     """The attempt that this request owns on a reservation."""
 
     identity: ReservationIdentity
+    # which reservation of the identity: a released one can be made again
+    reservation_id: uuid.UUID | None
     number: int
     url: str
 
@@ -147,7 +150,9 @@ class StartService:
         for _ in range(_MAX_ROUNDS):
             reservation = self.store.reserve(resolved, pending, self.settings.lease)
             if reservation.created:
-                attempt = _Attempt(resolved, reservation.attempt, url)
+                attempt = _Attempt(
+                    resolved, reservation.reservation_id, reservation.attempt, url
+                )
                 return self._forward(attempt, request.body, headers)
             result = self._answer_existing(resolved, request, headers, reservation, url)
             if result is not None:
@@ -236,7 +241,10 @@ class StartService:
     ) -> StartResult | None:
         """Claim an expired reservation, then adopt an instance or forward again."""
         number = self.store.take_over(
-            identity, reservation.attempt, self.settings.lease
+            identity,
+            reservation.reservation_id,
+            reservation.attempt,
+            self.settings.lease,
         )
         if number is None:
             # another request took it over first; go round and meet its attempt
@@ -246,27 +254,29 @@ class StartService:
             identity.describe(),
             number,
         )
-        attempt = _Attempt(identity, number, url)
+        attempt = _Attempt(identity, reservation.reservation_id, number, url)
 
         found = self._lookup(identity, headers)
         if found is None:
             raise self._unknown(attempt, timed_out=False)
         if found:
             return self._adopt(attempt, found)
-        return self._forward(attempt, request.body, headers)
+        return self._forward_again(attempt, request.body, headers)
 
     def settle_claimed(
         self, claimed: ClaimedReservation, headers: Mapping[str, str]
     ) -> StartResult:
         """Settle a row that a reconciler took over: adopt, or forward it again."""
         url = self.engine.base + claimed.start.start_path
-        attempt = _Attempt(claimed.identity, claimed.attempt, url)
+        attempt = _Attempt(
+            claimed.identity, claimed.reservation_id, claimed.attempt, url
+        )
         found = self._lookup(claimed.identity, headers)
         if found is None:
             raise self._unknown(attempt, timed_out=False)
         if found:
             return self._adopt(attempt, found)
-        return self._forward(attempt, claimed.start.body, headers)
+        return self._forward_again(attempt, claimed.start.body, headers)
 
     def _replay(
         self,
@@ -337,6 +347,31 @@ class StartService:
 
     # this request owns the attempt
 
+    def _forward_again(
+        self, attempt: _Attempt, body: bytes, headers: Mapping[str, str]
+    ) -> StartResult:
+        """Forward a taken-over start, if its attempt still owns the reservation."""
+        # the lookup before this may have outlasted the lease, and a newer
+        # attempt may have taken the row over and forwarded the start itself
+        if not self.store.renew_lease(
+            attempt.identity,
+            attempt.reservation_id,
+            attempt.number,
+            self.settings.lease,
+        ):
+            log.warning(
+                "attempt %d of %s lost the reservation before its forward",
+                attempt.number,
+                attempt.identity.describe(),
+            )
+            START_OUTCOMES.labels(CONFLICT).inc()
+            raise StartInProgress(
+                f"{attempt.identity.describe()} is reserved by a request still"
+                " in flight",
+                retry_after=1,
+            )
+        return self._forward(attempt, body, headers)
+
     def _forward(
         self, attempt: _Attempt, body: bytes, headers: Mapping[str, str]
     ) -> StartResult:
@@ -347,7 +382,7 @@ class StartService:
             answer = self.engine.start(attempt.url, body, headers)
         except EngineUnreachable as exc:
             # nothing reached the engine, so the reservation can go
-            self.store.release(identity, attempt.number)
+            self.store.release(identity, attempt.reservation_id, attempt.number)
             START_OUTCOMES.labels(RELEASED).inc()
             log.warning("engine unreachable for %s: %s", identity.describe(), exc)
             raise EngineUnavailable(
@@ -386,7 +421,7 @@ class StartService:
 
     def _release(self, attempt: _Attempt, answer: EngineAnswer) -> StartResult:
         """Delete the reservation of a start that the engine refused."""
-        self.store.release(attempt.identity, attempt.number)
+        self.store.release(attempt.identity, attempt.reservation_id, attempt.number)
         START_OUTCOMES.labels(RELEASED).inc()
         log.info(
             "released %s: the engine answered %d",
@@ -470,7 +505,11 @@ class StartService:
         """Record the instance; the client gets it even if the record fails."""
         try:
             recorded = self.store.record_started(
-                attempt.identity, attempt.number, instance_id, body
+                attempt.identity,
+                attempt.reservation_id,
+                attempt.number,
+                instance_id,
+                body,
             )
         except DatabaseUnavailable:
             # the instance exists, so answering with it is right; the row stays

@@ -20,6 +20,7 @@ import contextvars
 import dataclasses
 import logging
 import select
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,8 +45,14 @@ _IDENTITY = (
     " AND process_definition_key = %(process_definition_key)s"
     " AND business_key = %(business_key)s"
 )
+# One reservation's own writes: the identity, this reservation of it (a released
+# identity can be reserved again, from attempt 1), and the attempt.
+_OWNED = (
+    f"{_IDENTITY} AND reservation_id IS NOT DISTINCT FROM %(reservation_id)s"
+    " AND attempt = %(attempt)s AND state = 'pending'"
+)
 _COLUMNS = (
-    "state, fingerprint, attempt, process_instance_id, response,"
+    "reservation_id, state, fingerprint, attempt, process_instance_id, response,"
     " extract(epoch FROM lease_expires_at - now())::float8 AS lease_remaining"
 )
 
@@ -79,22 +86,26 @@ WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
 UPDATE reservations
 SET state = 'started', process_instance_id = %(process_instance_id)s,
     response = %(response)s, lease_expires_at = NULL, updated_at = now()
-WHERE {_IDENTITY} AND attempt = %(attempt)s AND state = 'pending'
-    AND EXISTS (SELECT FROM relaxed)
+WHERE {_OWNED} AND EXISTS (SELECT FROM relaxed)
 """  # noqa: S608
 
-_RELEASE = f"""
-DELETE FROM reservations
-WHERE {_IDENTITY} AND attempt = %(attempt)s AND state = 'pending'
-"""  # noqa: S608
+_RELEASE = f"DELETE FROM reservations WHERE {_OWNED}"  # noqa: S608
 
 _TAKE_OVER = f"""
 UPDATE reservations
 SET attempt = attempt + 1, lease_expires_at = now() + make_interval(secs => %(lease)s),
     updated_at = now()
-WHERE {_IDENTITY} AND attempt = %(attempt)s AND state = 'pending'
-    AND lease_expires_at <= now()
+WHERE {_OWNED} AND lease_expires_at <= now()
 RETURNING attempt
+"""  # noqa: S608
+
+# a taken-over start may forward only while its attempt still owns the row: the
+# lookup before the forward can outlast the lease, and a newer attempt may have
+# taken the row over meanwhile and forwarded the start itself
+_RENEW_LEASE = f"""
+UPDATE reservations
+SET lease_expires_at = now() + make_interval(secs => %(lease)s), updated_at = now()
+WHERE {_OWNED}
 """  # noqa: S608
 
 # claim a batch of expired rows; SKIP LOCKED lets several reconcilers share the work
@@ -115,7 +126,7 @@ WHERE r.caller = expired.caller AND r.engine_name = expired.engine_name
     AND r.process_definition_key = expired.process_definition_key
     AND r.business_key = expired.business_key
 RETURNING r.caller, r.engine_name, r.tenant_id, r.process_definition_key,
-    r.business_key,
+    r.business_key, r.reservation_id,
     r.attempt, r.fingerprint, r.start_path, r.request_body
 """
 
@@ -146,6 +157,7 @@ _SCHEMA_REVISION = "SELECT version_num FROM alembic_version"
 class Reservation:
     """One row of the reservations table, as the start logic sees it."""
 
+    reservation_id: uuid.UUID | None
     state: str
     fingerprint: bytes
     attempt: int
@@ -179,6 +191,7 @@ class ClaimedReservation:
     """An expired pending row that a reconciler now owns at a new attempt."""
 
     identity: ReservationIdentity
+    reservation_id: uuid.UUID | None
     attempt: int
     start: PendingStart
 
@@ -269,31 +282,51 @@ class ReservationStore:
     def record_started(
         self,
         identity: ReservationIdentity,
+        reservation_id: uuid.UUID | None,
         attempt: int,
         process_instance_id: str,
         response: bytes,
     ) -> bool:
         """Record the started instance; False if the attempt lost the row."""
         params = {
-            **_identity_params(identity),
-            "attempt": attempt,
+            **_owned_params(identity, reservation_id, attempt),
             "process_instance_id": process_instance_id,
             "response": response,
         }
         return self._execute(_RECORD, params)[0] == 1
 
-    def release(self, identity: ReservationIdentity, attempt: int) -> bool:
+    def release(
+        self,
+        identity: ReservationIdentity,
+        reservation_id: uuid.UUID | None,
+        attempt: int,
+    ) -> bool:
         """Delete a pending reservation; False if the attempt lost the row."""
-        params = {**_identity_params(identity), "attempt": attempt}
+        params = _owned_params(identity, reservation_id, attempt)
         return self._execute(_RELEASE, params)[0] == 1
 
     def take_over(
-        self, identity: ReservationIdentity, attempt: int, lease: float
+        self,
+        identity: ReservationIdentity,
+        reservation_id: uuid.UUID | None,
+        attempt: int,
+        lease: float,
     ) -> int | None:
         """Claim an expired pending row with attempt + 1; return the new attempt."""
-        params = {**_identity_params(identity), "attempt": attempt, "lease": lease}
+        params = {**_owned_params(identity, reservation_id, attempt), "lease": lease}
         row = self._execute(_TAKE_OVER, params)[1]
         return None if row is None else int(row[0])
+
+    def renew_lease(
+        self,
+        identity: ReservationIdentity,
+        reservation_id: uuid.UUID | None,
+        attempt: int,
+        lease: float,
+    ) -> bool:
+        """Give the attempt a fresh lease; False if it no longer owns the row."""
+        params = {**_owned_params(identity, reservation_id, attempt), "lease": lease}
+        return self._execute(_RENEW_LEASE, params)[0] == 1
 
     def claim_expired(self, limit: int, lease: float) -> list[ClaimedReservation]:
         """Take over up to `limit` expired pending rows, each with attempt + 1."""
@@ -399,13 +432,23 @@ def _unavailable() -> DatabaseUnavailable:
 
 
 def _claimed(row: tuple[Any, ...]) -> ClaimedReservation:
-    caller, engine_name, tenant, key, business_key, attempt, fingerprint, path, body = (
-        row
-    )
+    caller, engine_name, tenant, key, business_key, reservation_id = row[:6]
+    attempt, fingerprint, path, body = row[6:]
     identity = ReservationIdentity(
         engine_name, tenant or None, key, business_key, caller
     )
-    return ClaimedReservation(identity, attempt, PendingStart(fingerprint, path, body))
+    start = PendingStart(fingerprint, path, body)
+    return ClaimedReservation(identity, reservation_id, attempt, start)
+
+
+def _owned_params(
+    identity: ReservationIdentity, reservation_id: uuid.UUID | None, attempt: int
+) -> dict[str, object]:
+    return {
+        **_identity_params(identity),
+        "reservation_id": reservation_id,
+        "attempt": attempt,
+    }
 
 
 def _identity_params(identity: ReservationIdentity) -> dict[str, str]:

@@ -34,9 +34,11 @@ def reserve(
     key = f"purge-{uuid.uuid4().hex[:10]}"
     identity = ReservationIdentity("default", None, "k", key)
     body = json.dumps({"businessKey": key}).encode()
-    store.reserve(identity, PendingStart(b"f" * 32, START, body), lease=60)
+    reservation = store.reserve(identity, PendingStart(b"f" * 32, START, body), 60)
     if started:
-        assert store.record_started(identity, 1, f"id-{key}", b'{"id":"x"}')
+        assert store.record_started(
+            identity, reservation.reservation_id, 1, f"id-{key}", b'{"id":"x"}'
+        )
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
             "UPDATE reservations SET created_at = now() - make_interval(hours => %s)"

@@ -144,6 +144,7 @@ def test_schema_has_the_reservation_identity_and_state(empty_database: str) -> N
         "response": "bytea",
         "created_at": "timestamp with time zone",
         "updated_at": "timestamp with time zone",
+        "reservation_id": "uuid",
     }
     assert unique == (
         [

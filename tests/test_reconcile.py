@@ -16,7 +16,11 @@ import pytest
 from psycopg.rows import dict_row
 
 from devenv.ports import wait_until
+from gateway.config import load_settings
+from gateway.errors import StartInProgress
+from gateway.services import build_services
 from gateway.start_request import ReservationIdentity
+from gateway.start_request import fingerprint
 from gateway.store import _CLAIM_EXPIRED
 from gateway.store import PendingStart
 from gateway.store import ReservationStore
@@ -123,6 +127,22 @@ def test_reconcile_loop_adopts_a_lost_start_and_reports_on_sigterm(
     assert len(starts) == 1
 
 
+BATCH = 1000
+
+
+def _expire_lease(database_url: str, business_key: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE reservations SET lease_expires_at = now() WHERE business_key = %s",
+            (business_key,),
+        )
+
+
+def _post_start(gateway: Any, body: dict[str, Any], timeout: float) -> Any:
+    with gateway.client() as http:
+        return http.post(START, json=body, timeout=timeout)
+
+
 def _pending_with_live_lease(database_url: str, business_key: str) -> bool:
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
@@ -176,3 +196,45 @@ def test_reconcile_reports_a_refusal_that_keeps_a_row_pending_as_unresolved(
             "SELECT business_key, state, attempt FROM reservations"
         ).fetchall()
     assert rows == [(missing, "pending", 2)]
+
+
+def test_a_reconciler_whose_claim_went_stale_does_not_forward_the_start(
+    store: ReservationStore,
+    own_database: str,
+    engine_url: str,
+    proxy: EngineProxy,
+    start_gateway: Callable[..., Any],
+    business_key: str,
+    engine_instances: Callable[[str], list[str]],
+) -> None:
+    identity = ReservationIdentity("default", None, "gateway-waiting", business_key)
+    document = {"businessKey": business_key}
+    body = json.dumps(document).encode()
+    store.reserve(identity, PendingStart(fingerprint(document), START, body), lease=0)
+    # the reconciler claims the row, then spends its whole lease elsewhere
+    [claimed] = store.claim_expired(BATCH, 60)
+    _expire_lease(own_database, business_key)
+    # meanwhile a client's retry takes the row over; its forward is held
+    # its engine timeout outlasts the hold, so its forward ends with an answer
+    gateway = start_gateway(
+        database_url=own_database, engine_url=proxy.url, engine_timeout=30, lease=60
+    )
+    proxy.inject(Fault.HOLD, times=1)
+    with ThreadPoolExecutor(1) as pool:
+        retry = pool.submit(_post_start, gateway, document, 60)
+        assert proxy.arrived.wait(30)
+
+        reconciler = build_services(
+            load_settings(fault_replica_env(own_database, engine_url))
+        )
+        try:
+            with pytest.raises(StartInProgress):
+                reconciler.starts.settle_claimed(claimed, {})
+        finally:
+            reconciler.store.close()
+        proxy.release_held("forward")
+        answer = retry.result(60)
+
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["Idempotency-Status"] == "created"
+    assert engine_instances(business_key) == [answer.json()["id"]]

@@ -56,24 +56,24 @@ def test_concurrent_reservations_create_one_row(
 def test_a_live_lease_cannot_be_taken_over(
     store: ReservationStore, identity: ReservationIdentity
 ) -> None:
-    store.reserve(identity, START, 60)
+    reservation = store.reserve(identity, START, 60)
 
-    assert store.take_over(identity, 1, 60) is None
+    assert store.take_over(identity, reservation.reservation_id, 1, 60) is None
 
 
 def test_a_stale_attempt_cannot_overwrite_the_newer_record(
     store: ReservationStore, identity: ReservationIdentity
 ) -> None:
-    store.reserve(identity, START, 0.05)
+    rid = store.reserve(identity, START, 0.05).reservation_id
     expire(store, identity)
-    assert store.take_over(identity, 1, 60) == 2
+    assert store.take_over(identity, rid, 1, 60) == 2
 
     stale_record = store.record_started(
-        identity, 1, "old-instance", b'{"id":"old-instance"}'
+        identity, rid, 1, "old-instance", b'{"id":"old-instance"}'
     )
-    stale_release = store.release(identity, 1)
+    stale_release = store.release(identity, rid, 1)
     newer_record = store.record_started(
-        identity, 2, "new-instance", b'{"id":"new-instance"}'
+        identity, rid, 2, "new-instance", b'{"id":"new-instance"}'
     )
 
     assert (stale_record, stale_release, newer_record) == (False, False, True)
@@ -89,11 +89,11 @@ def test_a_stale_attempt_cannot_overwrite_the_newer_record(
 def test_a_stale_failure_cannot_delete_the_newer_attempt(
     store: ReservationStore, identity: ReservationIdentity
 ) -> None:
-    store.reserve(identity, START, 0.05)
+    rid = store.reserve(identity, START, 0.05).reservation_id
     expire(store, identity)
-    store.take_over(identity, 1, 60)
+    store.take_over(identity, rid, 1, 60)
 
-    assert store.release(identity, 1) is False
+    assert store.release(identity, rid, 1) is False
     row = store.find(identity)
     assert row is not None
     assert (row.state, row.attempt) == ("pending", 2)
@@ -102,11 +102,13 @@ def test_a_stale_failure_cannot_delete_the_newer_attempt(
 def test_only_one_of_two_concurrent_takeovers_wins(
     store: ReservationStore, identity: ReservationIdentity
 ) -> None:
-    store.reserve(identity, START, 0.05)
+    rid = store.reserve(identity, START, 0.05).reservation_id
     expire(store, identity)
 
     with ThreadPoolExecutor(2) as pool:
-        attempts = list(pool.map(lambda _: store.take_over(identity, 1, 60), range(2)))
+        attempts = list(
+            pool.map(lambda _: store.take_over(identity, rid, 1, 60), range(2))
+        )
 
     assert sorted(attempts, key=str) == [2, None]
 
@@ -126,15 +128,59 @@ def test_claim_expired_skips_rows_that_another_reconciler_holds(
     assert (claimed.attempt, claimed.start) == (2, START)
 
 
+def test_a_late_attempt_of_a_released_reservation_cannot_touch_the_next_one(
+    store: ReservationStore, identity: ReservationIdentity
+) -> None:
+    # attempt 1 of the first reservation hangs; attempt 2 takes over, is refused
+    # and releases; a new reservation of the same identity starts at attempt 1
+    first = store.reserve(identity, START, 0.05).reservation_id
+    expire(store, identity)
+    assert store.take_over(identity, first, 1, 60) == 2
+    assert store.release(identity, first, 2)
+    second = store.reserve(identity, START, 60)
+    assert (second.created, second.attempt) == (True, 1)
+
+    late_record = store.record_started(
+        identity, first, 1, "late-instance", b'{"id":"late-instance"}'
+    )
+    late_release = store.release(identity, first, 1)
+    late_renewal = store.renew_lease(identity, first, 1, 60)
+
+    assert (late_record, late_release, late_renewal) == (False, False, False)
+    row = store.find(identity)
+    assert row is not None
+    assert (row.reservation_id, row.state, row.attempt) == (
+        second.reservation_id,
+        "pending",
+        1,
+    )
+
+
+def test_a_lease_is_renewed_only_for_the_attempt_that_owns_the_row(
+    store: ReservationStore, identity: ReservationIdentity
+) -> None:
+    rid = store.reserve(identity, START, 0.05).reservation_id
+    expire(store, identity)
+    assert store.take_over(identity, rid, 1, 0.05) == 2
+    expire(store, identity)
+    assert store.take_over(identity, rid, 2, 60) == 3
+
+    assert store.renew_lease(identity, rid, 2, 60) is False
+    assert store.renew_lease(identity, rid, 3, 60) is True
+    row = store.find(identity)
+    assert row is not None
+    assert (row.attempt, row.lease_expired) == (3, False)
+
+
 def test_a_start_takes_one_connection_for_all_its_statements(
     store: ReservationStore, identity: ReservationIdentity
 ) -> None:
     before = store.pool.get_stats().get("requests_num", 0)
 
     with store.holding_connection():
-        store.reserve(identity, START, 60)
+        rid = store.reserve(identity, START, 60).reservation_id
         store.find(identity)
-        store.record_started(identity, 1, "instance-1", b'{"id":"instance-1"}')
+        store.record_started(identity, rid, 1, "instance-1", b'{"id":"instance-1"}')
 
     assert store.pool.get_stats()["requests_num"] - before == 1
     assert store.find(identity).is_started  # type: ignore[union-attr]
