@@ -5,28 +5,34 @@ from __future__ import annotations
 from collections.abc import Iterable
 from collections.abc import Iterator
 
+# the engine writes compact JSON, so an href value always starts exactly so; a
+# string value can't hold these bare quotes, so no variable can match
+_HREF = b'"href":"'
+
 
 def rewrite(body: bytes, engine_base: bytes, gateway_base: bytes) -> bytes:
-    """Return the body with every engine base URL replaced by the gateway's."""
+    """Return the body with each href that starts at the engine pointing at us."""
     if engine_base == gateway_base:
         return body
-    return body.replace(engine_base, gateway_base)
+    return body.replace(_HREF + engine_base, _HREF + gateway_base)
 
 
 def rewrite_stream(
     chunks: Iterable[bytes], engine_base: bytes, gateway_base: bytes
 ) -> Iterator[bytes]:
-    """Rewrite a streamed body, even where the engine URL spans two chunks."""
+    """Rewrite a streamed body, even where an href spans two chunks."""
     if engine_base == gateway_base:
         yield from chunks
         return
 
-    # keep back the bytes that could be the start of an engine URL cut in two
-    keep = len(engine_base) - 1
+    old = _HREF + engine_base
+    new = _HREF + gateway_base
+    # keep back the bytes that could be the start of an href cut in two
+    keep = len(old) - 1
     tail = b""
     for chunk in chunks:
         buffer = tail + chunk
-        head, rest = _replace_complete(buffer, engine_base, gateway_base)
+        head, rest = _replace_complete(buffer, old, new)
         cut = max(len(rest) - keep, 0)
         tail = rest[cut:]
         if head or cut:

@@ -176,25 +176,45 @@ def _check_types(document: dict[str, Any], limits: StartLimits) -> None:
     _expect(document, "startInstructions", list, "an array")
     _expect(document, "variables", dict, "an object")
 
-    for instruction in document.get("startInstructions") or []:
-        # the engine answers a null instruction with a NullPointerException
-        if not isinstance(instruction, dict):
-            raise InvalidRequest(
-                f"a start instruction must be an object, got {_json_type(instruction)}"
-            )
+    for index, instruction in enumerate(document.get("startInstructions") or []):
+        _check_instruction(index, instruction, limits)
 
-    for name, variable in (document.get("variables") or {}).items():
+    _check_variables(document.get("variables") or {}, limits, "")
+
+
+def _check_instruction(index: int, instruction: Any, limits: StartLimits) -> None:
+    # the engine answers a null instruction with a NullPointerException
+    if not isinstance(instruction, dict):
+        raise InvalidRequest(
+            f"start instruction {index} must be an object, "
+            f"got {_json_type(instruction)}"
+        )
+
+    # the engine stores these variables like the start's own, so their names go
+    # in the same varchar(255) column
+    owner = f" of start instruction {index}"
+    _expect(instruction, "variables", dict, "an object", f"start instruction {index} ")
+    _check_variables(instruction.get("variables") or {}, limits, owner)
+
+
+def _check_variables(
+    variables: dict[str, Any], limits: StartLimits, owner: str
+) -> None:
+    """Refuse a variable whose name is too long or whose value isn't an object."""
+    for name, variable in variables.items():
         if len(name) > limits.variable_name_length:
             raise InvalidRequest(
-                f"a variable name is {len(name)} characters long, "
+                f"a variable name{owner} is {len(name)} characters long, "
                 f"the limit is {limits.variable_name_length}"
             )
         if not isinstance(variable, dict):
             raise InvalidRequest(
-                f"variable '{name}' must be an object, got {_json_type(variable)}"
+                f"variable '{name}'{owner} must be an object, "
+                f"got {_json_type(variable)}"
             )
-        _expect(variable, "type", str, "a string", f"variable '{name}' field ")
-        _expect(variable, "valueInfo", dict, "an object", f"variable '{name}' field ")
+        prefix = f"variable '{name}'{owner} field "
+        _expect(variable, "type", str, "a string", prefix)
+        _expect(variable, "valueInfo", dict, "an object", prefix)
 
 
 def _expect(

@@ -136,3 +136,30 @@ def test_a_start_one_past_the_limit_is_refused_before_anything_happens(
     assert error["message"]
     assert reservations(key) == []
     assert proxy.requests() == []
+
+
+def test_a_long_variable_name_in_a_start_instruction_is_refused_before_anything(
+    unique: str,
+    proxied_gateway: Any,
+    proxy: EngineProxy,
+    reservations: Callable[[str], list[dict[str, Any]]],
+    engine_instances: Callable[[str], list[str]],
+) -> None:
+    # "wait" is the model's user task, so the engine would start there for real
+    instruction = {
+        "type": "startBeforeActivity",
+        "activityId": "wait",
+        "variables": {"v" * 300: {"value": 1, "type": "Integer"}},
+    }
+    body = json.dumps({"businessKey": unique, "startInstructions": [instruction]})
+
+    answer = post(proxied_gateway, body.encode(), chunked=False)
+
+    assert answer.status_code == 400, answer.text
+    error = answer.json()
+    assert set(error) == {"type", "message", "code"}
+    assert error["type"] == "InvalidRequestException"
+    assert "start instruction 0" in error["message"]
+    assert reservations(unique) == []
+    assert proxy.requests() == []
+    assert engine_instances(unique) == []

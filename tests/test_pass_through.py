@@ -12,6 +12,7 @@ import httpx
 import orjson
 import pytest
 
+from gateway import links
 from tests.support.proxy import EngineProxy
 from tests.test_starts import deploy
 
@@ -25,6 +26,21 @@ HOP_BY_HOP_REQUEST_HEADERS = {
     "Upgrade": "websocket",
     "Proxy-Authorization": "Basic cHJveHk6c2VjcmV0",
 }
+ENGINE_BASE = b"http://engine:8080/engine-rest"
+GATEWAY_BASE = b"https://gateway.example/engine-rest"
+# a start answer as the engine writes it, with a variable that holds its own URL
+CALLBACK = b'"callback":{"type":"String","value":"http://engine:8080/engine-rest/task"'
+ANSWER = (
+    b'{"links":[{"method":"GET",'
+    b'"href":"http://engine:8080/engine-rest/process-instance/7","rel":"self"}],'
+    b'"variables":{' + CALLBACK + b',"valueInfo":{}}}}'
+)
+REWRITTEN = (
+    b'{"links":[{"method":"GET",'
+    b'"href":"https://gateway.example/engine-rest/process-instance/7","rel":"self"}],'
+    b'"variables":{' + CALLBACK + b',"valueInfo":{}}}}'
+)
+HREF_AT = ANSWER.index(b'"href"')
 
 
 def test_client_deploys_and_lists_definitions_through_the_gateway(
@@ -51,6 +67,49 @@ def test_pass_through_rewrites_links_to_the_gateway(
     assert hrefs and all(
         href.startswith(f"{gateway.url}/engine-rest/") for href in hrefs
     )
+
+
+def test_rewrite_changes_only_hrefs_that_start_at_the_engine() -> None:
+    assert links.rewrite(ANSWER, ENGINE_BASE, GATEWAY_BASE) == REWRITTEN
+
+
+@pytest.mark.parametrize("size", [1, 7, 64, len(ANSWER)])
+def test_rewrite_stream_matches_rewrite_at_any_chunk_size(size: int) -> None:
+    chunks = [ANSWER[i : i + size] for i in range(0, len(ANSWER), size)]
+
+    streamed = b"".join(links.rewrite_stream(chunks, ENGINE_BASE, GATEWAY_BASE))
+
+    assert streamed == REWRITTEN
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [HREF_AT + 1, HREF_AT + 7, HREF_AT + 8, HREF_AT + 20, HREF_AT + 37],
+    ids=["in the key", "before the value", "at the url", "in the url", "at its end"],
+)
+def test_rewrite_stream_rewrites_an_href_split_across_two_chunks(cut: int) -> None:
+    chunks = [ANSWER[:cut], ANSWER[cut:]]
+
+    streamed = b"".join(links.rewrite_stream(chunks, ENGINE_BASE, GATEWAY_BASE))
+
+    assert streamed == REWRITTEN
+
+
+def test_pass_through_keeps_a_variable_that_holds_the_engine_url(
+    client: httpx.Client, engine_http: httpx.Client, engine_url: str
+) -> None:
+    callback = {"value": f"{engine_url}/task/1", "type": "String"}
+    started = engine_http.post(
+        "/process-definition/key/gateway-waiting/start",
+        json={"variables": {"callback": callback}},
+    )
+    path = f"/process-instance/{started.json()['id']}/variables"
+
+    passed = client.get(path)
+
+    assert passed.status_code == 200, passed.text
+    assert passed.content == engine_http.get(path).content
+    assert passed.json()["callback"]["value"] == f"{engine_url}/task/1"
 
 
 def test_pass_through_keeps_status_and_query(client: httpx.Client) -> None:

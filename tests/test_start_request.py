@@ -6,14 +6,18 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
+from gateway.errors import InvalidRequest
 from gateway.start_request import StartTarget
 from gateway.start_request import fingerprint
 from gateway.start_request import parse_start
 from tests.support.proxy import EngineProxy
 
 KEY = "gateway-waiting"
+TARGET = StartTarget("default", process_definition_key=KEY)
+INSTRUCTION = {"type": "startBeforeActivity", "activityId": "wait"}
 
 
 def bodies(business_key: str) -> list[tuple[str, bytes, int]]:
@@ -101,6 +105,71 @@ def test_without_a_required_businesskey_the_start_is_forwarded_unprotected(
     assert [r.path for r in proxy.requests()] == [
         f"/engine-rest/process-definition/key/{KEY}/start"
     ]
+
+
+def instructed(variables: Any) -> dict[str, Any]:
+    """Return a start instruction that carries these variables."""
+    return {**INSTRUCTION, "variables": variables}
+
+
+@pytest.mark.parametrize(
+    ("instructions", "named"),
+    [
+        (INSTRUCTION, "'startInstructions' must be an array"),
+        ([None], "start instruction 0 must be an object"),
+        (["wait"], "start instruction 0 must be an object"),
+        ([instructed([])], "start instruction 0 'variables' must be an object"),
+        (
+            [instructed({"v" * 256: {"value": 1, "type": "Integer"}})],
+            "a variable name of start instruction 0 is 256 characters long",
+        ),
+        (
+            [INSTRUCTION, instructed({"v" * 300: {"value": 1}})],
+            "a variable name of start instruction 1 is 300 characters long",
+        ),
+        (
+            [instructed({"a": 5})],
+            "variable 'a' of start instruction 0 must be an object",
+        ),
+        (
+            [instructed({"a": {"value": 1, "type": 5}})],
+            "variable 'a' of start instruction 0 field 'type' must be a string",
+        ),
+        (
+            [instructed({"a": {"value": 1, "valueInfo": []}})],
+            "variable 'a' of start instruction 0 field 'valueInfo' must be an object",
+        ),
+    ],
+    ids=[
+        "instructions not an array",
+        "a null instruction",
+        "an instruction not an object",
+        "instruction variables not an object",
+        "instruction variable name of 256 characters",
+        "second instruction variable name of 300 characters",
+        "instruction variable not an object",
+        "instruction variable type not a string",
+        "instruction variable valueInfo not an object",
+    ],
+)
+def test_a_malformed_start_instruction_is_refused(
+    instructions: Any, named: str
+) -> None:
+    body = orjson.dumps({"businessKey": "order-1", "startInstructions": instructions})
+
+    with pytest.raises(InvalidRequest) as refused:
+        parse_start(TARGET, body, True)
+
+    assert str(refused.value).startswith(named)
+
+
+def test_an_instruction_variable_name_of_255_characters_is_accepted() -> None:
+    variables = {"v" * 255: {"value": 1, "type": "Integer"}, "a": {"value": None}}
+    body = {"businessKey": "order-1", "startInstructions": [instructed(variables)]}
+
+    start = parse_start(TARGET, orjson.dumps(body), True)
+
+    assert start.fingerprint == fingerprint(body)
 
 
 @pytest.mark.parametrize(

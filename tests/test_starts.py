@@ -98,6 +98,25 @@ def test_answers_point_links_at_the_gateway(
         ]
 
 
+def test_a_variable_that_holds_the_engine_url_comes_back_unchanged(
+    client: httpx.Client, gateway: Any, business_key: str, engine_url: str
+) -> None:
+    callback = {"value": f"{engine_url}/task/1", "type": "String"}
+    body = {
+        "businessKey": business_key,
+        "variables": {"callback": callback},
+        "withVariablesInReturn": True,
+    }
+
+    first = start(client, WAITING, body)
+    replay = start(client, WAITING, body)
+
+    for answer in (first, replay):
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["variables"]["callback"]["value"] == callback["value"]
+        assert answer.json()["links"][0]["href"].startswith(gateway.url)
+
+
 def test_a_new_version_of_the_definition_shares_the_reservation(
     client: httpx.Client, business_key: str, count_instances: Callable[[str], int]
 ) -> None:
