@@ -187,10 +187,11 @@ class StartService:
     ) -> StartResult | None:
         """Answer from another request's reservation; None means reserve again."""
         if reservation.fingerprint != request.fingerprint:
+            instance_id = self._nameable_instance(identity, reservation, headers)
             START_OUTCOMES.labels(REJECTED).inc()
             raise IdempotencyKeyReused(
                 f"{identity.describe()} was used for a start with other content",
-                processInstanceId=reservation.process_instance_id,
+                processInstanceId=instance_id,
             )
         if reservation.is_started:
             return self._replay(identity, reservation, headers)
@@ -297,6 +298,23 @@ class StartService:
             200, reservation.response, _JSON, REPLAYED, REPLAYED, instance_id
         )
 
+    def _nameable_instance(
+        self,
+        identity: ReservationIdentity,
+        reservation: Reservation,
+        headers: Mapping[str, str],
+    ) -> str | None:
+        """Return the instance id for an error to name, if this caller may read it."""
+        instance_id = reservation.process_instance_id
+        if instance_id is None or not self.settings.replay_authorization:
+            return instance_id
+        try:
+            answer = self._read_instance(identity, instance_id, headers)
+        except EngineUnavailable:
+            # the refusal stands without the id; naming it unchecked could leak it
+            return None
+        return instance_id if answer is None or answer.status == 200 else None
+
     def _refuse_unreadable(
         self,
         identity: ReservationIdentity,
@@ -304,8 +322,32 @@ class StartService:
         headers: Mapping[str, str],
     ) -> None:
         """Read the instance with the caller's credentials; raise if refused."""
-        if self.read_grants.allows(identity.engine_name, instance_id, headers):
+        answer = self._read_instance(identity, instance_id, headers)
+        if answer is None or answer.status == 200:
             return
+        log.info(
+            "replay of %s refused: the engine answered %d to a read of instance %s",
+            identity.describe(),
+            answer.status,
+            instance_id,
+        )
+        START_OUTCOMES.labels(REJECTED).inc()
+        raise ReplayRefused(
+            f"the engine does not let this caller read the instance of "
+            f"{identity.describe()}",
+            status=answer.status if answer.status in (401, 403) else 404,
+            challenge=answer.headers.get("WWW-Authenticate"),
+        )
+
+    def _read_instance(
+        self,
+        identity: ReservationIdentity,
+        instance_id: str,
+        headers: Mapping[str, str],
+    ) -> EngineAnswer | None:
+        """Read the instance as the caller; None if a recent read already allowed it."""
+        if self.read_grants.allows(identity.engine_name, instance_id, headers):
+            return None
         root = self.engine.engine_root(identity.engine_name, named=False)
         instance = quote(instance_id, safe="")
         try:
@@ -323,27 +365,14 @@ class StartService:
             ) from exc
         if answer.status == 200:
             self.read_grants.remember(identity.engine_name, instance_id, headers)
-            return
-        if answer.status >= 500:
+        elif answer.status >= 500:
             # a failed read says nothing about who may read the instance
             raise EngineUnavailable(
                 f"the engine answered {answer.status} to the read that authorizes"
                 " the replay",
                 retry_after=1,
             )
-        log.info(
-            "replay of %s refused: the engine answered %d to a read of instance %s",
-            identity.describe(),
-            answer.status,
-            instance_id,
-        )
-        START_OUTCOMES.labels(REJECTED).inc()
-        raise ReplayRefused(
-            f"the engine does not let this caller read the instance of "
-            f"{identity.describe()}",
-            status=answer.status if answer.status in (401, 403) else 404,
-            challenge=answer.headers.get("WWW-Authenticate"),
-        )
+        return answer
 
     # this request owns the attempt
 
@@ -667,6 +696,10 @@ class _DefinitionCache:
 def _pass_through(answer: EngineAnswer, outcome: str) -> StartResult:
     content_type = answer.headers.get("Content-Type", "application/json")
     headers = {"Content-Type": content_type}
+    # RFC 9110, section 11.6.1: a 401 names how to authenticate
+    challenge = answer.headers.get("WWW-Authenticate")
+    if challenge is not None:
+        headers["WWW-Authenticate"] = challenge
     return StartResult(answer.status, answer.body, headers, outcome)
 
 

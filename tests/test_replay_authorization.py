@@ -219,3 +219,32 @@ def test_a_replay_whose_read_fails_in_the_engine_is_unavailable_not_refused(
     assert replayed.headers["Idempotency-Status"] == "replayed"
     assert replayed.json()["id"] == created.json()["id"]
     assert count(auth_engine, business_key) == 1
+
+
+def test_other_content_names_the_instance_only_to_a_caller_who_can_read_it(
+    auth_gateways: dict[str, Any], auth_engine: EngineProcess, business_key: str
+) -> None:
+    first = post(auth_gateways["checked"], ALICE, {"businessKey": business_key})
+    instance = first.json()["id"]
+    other = {"businessKey": business_key, "variables": {"n": {"value": 1}}}
+
+    to_bob = post(auth_gateways["checked"], BOB, other)
+    to_alice = post(auth_gateways["checked"], ALICE, other)
+
+    assert first.status_code == 200, first.text
+    assert to_bob.status_code == 422
+    assert to_bob.json()["type"] == "IdempotencyKeyReused"
+    assert instance not in to_bob.text
+    assert to_alice.status_code == 422
+    assert to_alice.json()["processInstanceId"] == instance
+    assert count(auth_engine, business_key) == 1
+
+
+def test_a_start_without_credentials_gets_the_engines_challenge(
+    auth_gateways: dict[str, Any], auth_engine: EngineProcess, business_key: str
+) -> None:
+    refused = post(auth_gateways["checked"], None, {"businessKey": business_key})
+
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"].startswith("Basic")
+    assert count(auth_engine, business_key) == 0
