@@ -63,8 +63,13 @@ class Reconciler:
     def run_once(self) -> ReconcileReport:
         """Resolve the rows that are expired now, batch by batch."""
         report = ReconcileReport()
+        # rows that expire again during this pass (their engine calls hang for
+        # longer than the lease) are left to the next one, so a pass always ends
+        started = self.store.database_now()
         while True:
-            claimed = self.store.claim_expired(BATCH_SIZE, self.settings.lease)
+            claimed = self.store.claim_expired(
+                BATCH_SIZE, self.settings.lease, expired_by=started
+            )
             if not claimed:
                 break
             for row in claimed:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import datetime
 import logging
 import select
 import uuid
@@ -108,7 +109,9 @@ SET lease_expires_at = now() + make_interval(secs => %(lease)s), updated_at = no
 WHERE {_OWNED}
 """  # noqa: S608
 
-# claim a batch of expired rows; SKIP LOCKED lets several reconcilers share the work
+# Claim a batch of rows whose lease had expired by the given time (by default,
+# now); SKIP LOCKED lets several reconcilers share the work. A pass names its
+# own start, so rows that expire again while it runs wait for the next pass.
 _CLAIM_EXPIRED = """
 UPDATE reservations AS r
 SET attempt = r.attempt + 1,
@@ -116,7 +119,8 @@ SET attempt = r.attempt + 1,
 FROM (
     SELECT caller, engine_name, tenant_id, process_definition_key, business_key
     FROM reservations
-    WHERE state = 'pending' AND lease_expires_at <= now()
+    WHERE state = 'pending'
+        AND lease_expires_at <= coalesce(%(expired_by)s::timestamptz, now())
     ORDER BY lease_expires_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -147,6 +151,8 @@ WHERE caller <> '' AND caller <> %(caller)s AND business_key = %(business_key)s
     AND process_definition_key = %(process_definition_key)s
     AND process_instance_id = ANY(%(instance_ids)s)
 """
+
+_NOW = "SELECT now()"
 
 _COUNT_PENDING = "SELECT count(*) FROM reservations WHERE state = 'pending'"
 
@@ -328,13 +334,21 @@ class ReservationStore:
         params = {**_owned_params(identity, reservation_id, attempt), "lease": lease}
         return self._execute(_RENEW_LEASE, params)[0] == 1
 
-    def claim_expired(self, limit: int, lease: float) -> list[ClaimedReservation]:
+    def claim_expired(
+        self, limit: int, lease: float, expired_by: datetime.datetime | None = None
+    ) -> list[ClaimedReservation]:
         """Take over up to `limit` expired pending rows, each with attempt + 1."""
+        params = {"limit": limit, "lease": lease, "expired_by": expired_by}
         with self._connection() as conn:
-            rows = conn.execute(
-                _CLAIM_EXPIRED, {"limit": limit, "lease": lease}
-            ).fetchall()
+            rows = conn.execute(_CLAIM_EXPIRED, params).fetchall()
         return [_claimed(row) for row in rows]
+
+    def database_now(self) -> datetime.datetime:
+        """Return the database's clock, which every lease is measured by."""
+        row = self._execute(_NOW, {})[1]
+        assert row is not None
+        now: datetime.datetime = row[0]
+        return now
 
     def recorded_by_other_callers(
         self, identity: ReservationIdentity, instance_ids: list[str]

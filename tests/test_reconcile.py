@@ -238,3 +238,34 @@ def test_a_reconciler_whose_claim_went_stale_does_not_forward_the_start(
     assert answer.status_code == 200, answer.text
     assert answer.headers["Idempotency-Status"] == "created"
     assert engine_instances(business_key) == [answer.json()["id"]]
+
+
+def test_a_reconcile_pass_ends_while_the_engine_hangs_past_the_lease(
+    store: ReservationStore, own_database: str, proxy: EngineProxy
+) -> None:
+    # each row's lookup hangs until the engine timeout, so the rows claimed
+    # first expire again before the pass has reached the last one
+    rows = int(FAULT_SETTINGS["lease"] / FAULT_SETTINGS["engine_timeout"]) + 2
+    keys = reserve_expired(store, rows)
+    proxy.inject(
+        Fault.DELAY_RESPONSE,
+        matches="/process-instance",
+        delay=FAULT_SETTINGS["engine_timeout"] * 3,
+    )
+
+    done = subprocess.run(
+        [GATEWAY, "reconcile"],
+        env=fault_replica_env(own_database, proxy.url),
+        capture_output=True,
+        timeout=rows * FAULT_SETTINGS["engine_timeout"] * 4 + 60,
+        check=True,
+    )
+
+    report = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    # every row was tried once in the pass, not again after its lease ran out
+    assert report == {"adopted": 0, "reforwarded": 0, "released": 0, "unresolved": rows}
+    with psycopg.connect(own_database) as conn:
+        attempts = conn.execute(
+            "SELECT business_key, attempt FROM reservations WHERE state = 'pending'"
+        ).fetchall()
+    assert dict(attempts) == dict.fromkeys(keys, 2)
