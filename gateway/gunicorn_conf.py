@@ -29,6 +29,13 @@ graceful_timeout = math.ceil(_settings.grace_period)
 # longer than a balancer keeps idle upstream connections (nginx: 60 s), so that
 # the balancer never sends a request on a connection the gateway is closing
 keepalive = _settings.keepalive
+# gunicorn believes no peer's X-Forwarded-Proto, -Protocol or -Ssl, nor its
+# SCRIPT_NAME header, not even loopback's: only the app's ProxyFix decides, from
+# GATEWAY_TRUSTED_PROXIES; the header lists are emptied too, because gunicorn
+# trusts a peer without an IP address (a UNIX socket) whatever the allow list
+forwarded_allow_ips = ""
+secure_scheme_headers: dict[str, str] = {}
+forwarder_headers = ""
 # replicas on one host would all claim the same default control socket path
 control_socket_disable = True
 accesslog = None

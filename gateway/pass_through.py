@@ -6,7 +6,7 @@ import logging
 import re
 from collections.abc import Iterator
 from collections.abc import Mapping
-from typing import IO
+from typing import Protocol
 
 from gateway import links
 from gateway.engine import HOP_BY_HOP
@@ -21,6 +21,14 @@ log = logging.getLogger(__name__)
 _ENCODED_UNSAFE = re.compile(r"%(2f|5c|2e|00|0[0-9a-f]|1[0-9a-f]|7f)", re.IGNORECASE)
 _RAW_UNSAFE = re.compile(r"[\x00-\x20\x7f\\;]")
 _DROPPED_RESPONSE_HEADERS = HOP_BY_HOP | {"content-length"}
+
+
+class Readable(Protocol):
+    """A request body that the gateway reads as it forwards it."""
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Return up to ``size`` bytes, or all that is left; b"" at the end."""
+        ...
 
 
 class EngineResponse:
@@ -52,7 +60,7 @@ def forward(
     suffix: str,
     query: str,
     headers: Mapping[str, str],
-    body: IO[bytes] | None,
+    body: Readable | None,
     gateway_base: str,
 ) -> EngineResponse:
     """Forward one request to the engine and prepare its answer for streaming."""
@@ -83,7 +91,7 @@ def forward(
     return EngineResponse(response.status, response_headers, chunks)
 
 
-def _body(body: IO[bytes] | None, headers: Mapping[str, str], chunked: bool) -> object:
+def _body(body: Readable | None, headers: Mapping[str, str], chunked: bool) -> object:
     if body is None:
         return None
     if chunked:

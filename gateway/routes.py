@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import IO
 from urllib.parse import quote
 from urllib.parse import urlsplit
 
@@ -12,6 +13,8 @@ from flask import Blueprint
 from flask import Response
 from flask import current_app
 from flask import request
+from gunicorn.http.errors import NoMoreData
+from gunicorn.http.errors import ParseException
 
 from gateway import links
 from gateway import metrics as gateway_metrics
@@ -26,6 +29,7 @@ from gateway.errors import DatabaseUnavailable
 from gateway.errors import EngineConnectionLost
 from gateway.errors import EngineUnavailable
 from gateway.errors import GatewayError
+from gateway.errors import InvalidRequest
 from gateway.errors import PathNotFound
 from gateway.errors import PayloadTooLarge
 from gateway.responses import JSON
@@ -48,18 +52,27 @@ def services() -> Services:
 def create_blueprint(base: str) -> Blueprint:
     """Build the routes under the configured base path."""
     bp = Blueprint("gateway", __name__)
+    # Flask would answer OPTIONS on the start paths itself, but a browser's CORS
+    # preflight needs the engine's answer, so OPTIONS goes to pass-through
     for prefix in ("", "/engine/<engine_name>"):
         root = f"{base}{prefix}/process-definition"
         bp.add_url_rule(
-            f"{root}/key/<key>/start", view_func=start_by_key, methods=["POST"]
+            f"{root}/key/<key>/start",
+            view_func=start_by_key,
+            methods=["POST"],
+            provide_automatic_options=False,
         )
         bp.add_url_rule(
             f"{root}/key/<key>/tenant-id/<tenant_id>/start",
             view_func=start_by_key_and_tenant,
             methods=["POST"],
+            provide_automatic_options=False,
         )
         bp.add_url_rule(
-            f"{root}/<definition_id>/start", view_func=start_by_id, methods=["POST"]
+            f"{root}/<definition_id>/start",
+            view_func=start_by_id,
+            methods=["POST"],
+            provide_automatic_options=False,
         )
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
     bp.add_url_rule(base, view_func=forward, methods=methods, defaults={"rest": ""})
@@ -183,10 +196,25 @@ def _read_body(limit: int) -> bytes:
         raise PayloadTooLarge(
             f"the body is {request.content_length} bytes, the limit is {limit}"
         )
-    body = request.stream.read(limit + 1)
+    body = _RequestBody(request.stream).read(limit + 1)
     if len(body) > limit:
         raise PayloadTooLarge(f"the body is larger than the limit of {limit} bytes")
     return body
+
+
+class _RequestBody:
+    """Read the client's body, turning gunicorn's errors for a broken one into 400."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self.stream.read(size)
+        except (ParseException, NoMoreData) as exc:
+            # gunicorn decodes a chunked body only as the view reads it, so a
+            # bad chunk, or a body that ends early, first shows up here
+            raise InvalidRequest("the request body is malformed or ends early") from exc
 
 
 def _start_response(result: StartResult, settings: Settings) -> Response:
@@ -221,7 +249,7 @@ def forward(rest: str) -> Response:
             suffix=suffix,
             query=request.query_string.decode("latin-1"),
             headers=tracing.outgoing_headers(gateway.api_keys.enabled),
-            body=request.stream,
+            body=_RequestBody(request.stream),
             gateway_base=_gateway_base(gateway.settings),
         )
     except EngineUnreachable as exc:
