@@ -72,6 +72,9 @@ PARAMETERS = {
     "request_body": _BODY,
     "process_instance_id": "gen_random_uuid()::text",
     "response": _RESPONSE,
+    # the record names the reservation that the reserve just made, as the
+    # gateway does: the reserve's row is stored in variables with this prefix
+    "reservation_id": ":reserved_reservation_id",
 }
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 _TPS = re.compile(r"^tps = ([\d.]+)", re.MULTILINE)
@@ -86,12 +89,15 @@ def pgbench_binary() -> Path:
 
 def script() -> str:
     """Return the pgbench script: the gateway's reserve, then its record."""
-    statements = [_pgbench_sql(store._RESERVE), _pgbench_sql(store._RECORD)]
+    statements = [
+        _pgbench_sql(store._RESERVE, end=" \\gset reserved_"),
+        _pgbench_sql(store._RECORD),
+    ]
     return "\\set n :n + 1\n\\set r random(0, 2147483647)\n" + "".join(statements)
 
 
-def _pgbench_sql(statement: str) -> str:
-    """Put the bench's values in, on one line, ended by a semicolon."""
+def _pgbench_sql(statement: str, end: str = ";") -> str:
+    """Put the bench's values in, on one line, ended by a semicolon or `end`."""
     unknown = set(_PLACEHOLDER.findall(statement)) - set(PARAMETERS)
     if unknown:
         # the store gained a parameter that this script does not know a value for
@@ -99,7 +105,7 @@ def _pgbench_sql(statement: str) -> str:
             f"no pgbench value for {sorted(unknown)} in gateway/store.py"
         )
     filled = _PLACEHOLDER.sub(lambda match: PARAMETERS[match.group(1)], statement)
-    return " ".join(filled.split()) + ";\n"
+    return " ".join(filled.split()) + end + "\n"
 
 
 def run_pgbench(

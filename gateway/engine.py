@@ -160,7 +160,8 @@ class EngineClient:
         except HTTPError as exc:
             # the connection broke after the request went out, or while it did
             raise EngineOutcomeUnknown(f"connection lost: {exc}", False) from exc
-        return EngineAnswer(response.status, dict(response.headers), response.data)
+        # urllib3's header dict, which looks names up without regard to case
+        return EngineAnswer(response.status, response.headers, response.data)
 
     def get(
         self, url: str, headers: Mapping[str, str], timeout: float | None = None
@@ -181,7 +182,8 @@ class EngineClient:
             raise EngineOutcomeUnknown(
                 str(exc), isinstance(exc, ReadTimeoutError)
             ) from exc
-        return EngineAnswer(response.status, dict(response.headers), response.data)
+        # urllib3's header dict, which looks names up without regard to case
+        return EngineAnswer(response.status, response.headers, response.data)
 
     def process_definition(
         self,

@@ -156,6 +156,12 @@ class EngineUnavailable(RetryableError):
     error_type = "EngineUnavailable"
 
 
+class StartNotSent(EngineUnavailable):
+    """The engine refused the connection for a start, whose reservation is gone."""
+
+    outcome = "released"
+
+
 class EngineConnectionLost(RetryableError):
     """A passed-through request lost its connection to the engine."""
 

@@ -14,8 +14,8 @@ import logging
 import threading
 
 from gateway.config import Settings
-from gateway.errors import EngineUnavailable
 from gateway.errors import GatewayError
+from gateway.errors import StartNotSent
 from gateway.starts import ADOPTED
 from gateway.starts import CREATED
 from gateway.starts import RELEASED
@@ -99,7 +99,7 @@ class Reconciler:
         described = row.identity.describe()
         try:
             result = self.starts.settle_claimed(row, self.headers)
-        except EngineUnavailable:
+        except StartNotSent:
             # nothing reached the engine, and the start logic released the row
             report.released += 1
             return

@@ -32,6 +32,7 @@ from gateway.errors import IdempotencyKeyReused
 from gateway.errors import PathNotFound
 from gateway.errors import ReplayRefused
 from gateway.errors import StartInProgress
+from gateway.errors import StartNotSent
 from gateway.errors import StartOutcomeUnknown
 from gateway.errors import StartTimedOut
 from gateway.metrics import DUPLICATE_INSTANCES
@@ -262,6 +263,7 @@ class StartService:
             raise self._unknown(attempt, timed_out=False)
         if found:
             return self._adopt(attempt, found)
+        # None: a newer attempt took the row, so go round and meet it
         return self._forward_again(attempt, request.body, headers)
 
     def settle_claimed(
@@ -277,7 +279,14 @@ class StartService:
             raise self._unknown(attempt, timed_out=False)
         if found:
             return self._adopt(attempt, found)
-        return self._forward_again(attempt, claimed.start.body, headers)
+        result = self._forward_again(attempt, claimed.start.body, headers)
+        if result is None:
+            START_OUTCOMES.labels(CONFLICT).inc()
+            raise StartInProgress(
+                f"{claimed.identity.describe()} was taken over by a newer attempt",
+                retry_after=1,
+            )
+        return result
 
     def _replay(
         self,
@@ -378,8 +387,8 @@ class StartService:
 
     def _forward_again(
         self, attempt: _Attempt, body: bytes, headers: Mapping[str, str]
-    ) -> StartResult:
-        """Forward a taken-over start, if its attempt still owns the reservation."""
+    ) -> StartResult | None:
+        """Forward a taken-over start; None if its attempt lost the reservation."""
         # the lookup before this may have outlasted the lease, and a newer
         # attempt may have taken the row over and forwarded the start itself
         if not self.store.renew_lease(
@@ -393,12 +402,7 @@ class StartService:
                 attempt.number,
                 attempt.identity.describe(),
             )
-            START_OUTCOMES.labels(CONFLICT).inc()
-            raise StartInProgress(
-                f"{attempt.identity.describe()} is reserved by a request still"
-                " in flight",
-                retry_after=1,
-            )
+            return None
         return self._forward(attempt, body, headers)
 
     def _forward(
@@ -410,13 +414,8 @@ class StartService:
         try:
             answer = self.engine.start(attempt.url, body, headers)
         except EngineUnreachable as exc:
-            # nothing reached the engine, so the reservation can go
-            self.store.release(identity, attempt.reservation_id, attempt.number)
-            START_OUTCOMES.labels(RELEASED).inc()
             log.warning("engine unreachable for %s: %s", identity.describe(), exc)
-            raise EngineUnavailable(
-                "the engine can't be reached", retry_after=1
-            ) from exc
+            raise self._release_unsent(attempt) from exc
         except EngineOutcomeUnknown as exc:
             log.warning("outcome unknown for %s: %s", identity.describe(), exc)
             return self._settle_unknown(attempt, headers, exc.timed_out)
@@ -437,6 +436,17 @@ class StartService:
             answer.status,
         )
         return self._settle_unknown(attempt, headers, timed_out=answer.status == 504)
+
+    def _release_unsent(self, attempt: _Attempt) -> EngineUnavailable:
+        """Release a start that never reached the engine; return what to raise."""
+        released = self.store.release(
+            attempt.identity, attempt.reservation_id, attempt.number
+        )
+        if not released:
+            # a newer attempt owns the row, and its outcome is its own
+            return EngineUnavailable("the engine can't be reached", retry_after=1)
+        START_OUTCOMES.labels(RELEASED).inc()
+        return StartNotSent("the engine can't be reached", retry_after=1)
 
     def _record_created(self, attempt: _Attempt, answer: EngineAnswer) -> StartResult:
         """Record the instance that the engine created."""

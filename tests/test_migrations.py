@@ -209,3 +209,37 @@ def test_a_served_replica_is_not_ready_until_its_database_reaches_head(
     assert behind.json()["schema"] == {"head": head_revision(), "current": "0002"}
     assert ready.status_code == 200
     assert ready.json()["schema"]["current"] == head_revision()
+
+
+def test_rows_made_before_reservation_ids_keep_working_across_0004(
+    empty_database: str,
+) -> None:
+    command.upgrade(alembic_config(empty_database), "0003")
+    with psycopg.connect(empty_database, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO reservations (engine_name, process_definition_key,"
+            " business_key, state, fingerprint, start_path, request_body,"
+            " lease_expires_at) VALUES ('default', 'k', 'before', 'pending',"
+            " '\\x00', '/p', '\\x00', now())"
+        )
+
+    command.upgrade(alembic_config(empty_database), "head")
+    with psycopg.connect(empty_database, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO reservations (engine_name, process_definition_key,"
+            " business_key, state, fingerprint, start_path, request_body,"
+            " lease_expires_at) VALUES ('default', 'k', 'after', 'pending',"
+            " '\\x00', '/p', '\\x00', now())"
+        )
+        ids = dict(
+            conn.execute(
+                "SELECT business_key, reservation_id IS NOT NULL FROM reservations"
+            ).fetchall()
+        )
+    command.downgrade(alembic_config(empty_database), "0003")
+
+    assert ids == {"before": False, "after": True}
+    assert revision(empty_database) == "0003"
+    with psycopg.connect(empty_database) as conn:
+        count = conn.execute("SELECT count(*) FROM reservations").fetchone()
+    assert count == (2,)

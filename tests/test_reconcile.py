@@ -64,7 +64,7 @@ def test_a_claim_skips_the_rows_that_an_open_claim_holds(
     ):
         # the store's own claim, left inside its transaction so its locks stay
         claimed = first_reconciler.cursor(row_factory=dict_row).execute(
-            _CLAIM_EXPIRED, {"limit": FIRST_CLAIM, "lease": 60}
+            _CLAIM_EXPIRED, {"limit": FIRST_CLAIM, "lease": 60, "expired_by": None}
         )
         first = {row["business_key"] for row in claimed.fetchall()}
         second_claim = pool.submit(store.claim_expired, 1000, 60)

@@ -244,3 +244,25 @@ def test_a_handed_back_connection_is_taken_again_by_the_next_statement(
         store.find(identity)
 
     assert store.pool.get_stats()["requests_num"] - before == 2
+
+
+def test_a_row_from_before_reservation_ids_is_fenced_by_its_attempt_alone(
+    store: ReservationStore, identity: ReservationIdentity, database_url: str
+) -> None:
+    store.reserve(identity, START, 0.05)
+    # rows that existed when migration 0004 ran have no reservation id
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE reservations SET reservation_id = NULL WHERE business_key = %s",
+            (identity.business_key,),
+        )
+    expire(store, identity)
+
+    assert store.take_over(identity, uuid.uuid4(), 1, 60) is None
+    assert store.take_over(identity, None, 1, 60) == 2
+    assert store.renew_lease(identity, uuid.uuid4(), 2, 60) is False
+    assert store.renew_lease(identity, None, 2, 60) is True
+    assert store.record_started(identity, None, 2, "i-1", b'{"id":"i-1"}') is True
+    row = store.find(identity)
+    assert row is not None
+    assert (row.reservation_id, row.state, row.attempt) == (None, "started", 2)
