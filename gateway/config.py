@@ -8,6 +8,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
+from urllib.parse import SplitResult
 from urllib.parse import urlsplit
 
 from gateway.errors import ConfigError
@@ -125,13 +126,26 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
 
 def _check_lease(settings: Settings) -> None:
-    # a lease shorter than the engine timeout would let a second request take
-    # over a start that the first one is still waiting for
-    if settings.lease <= settings.engine_timeout:
+    # a start may take the connect timeout and then the engine timeout before
+    # it has its answer; a shorter lease would let a second request take over
+    # a start that the first one is still waiting for
+    longest_start = settings.engine_connect_timeout + settings.engine_timeout
+    if settings.lease <= longest_start:
         raise ConfigError(
-            f"GATEWAY_LEASE must be longer than GATEWAY_ENGINE_TIMEOUT "
-            f"({settings.engine_timeout:g}s), got {settings.lease:g}s"
+            f"GATEWAY_LEASE must be longer than GATEWAY_ENGINE_CONNECT_TIMEOUT "
+            f"+ GATEWAY_ENGINE_TIMEOUT ({longest_start:g}s), got {settings.lease:g}s"
         )
+
+
+def _split_url(name: str, raw: str) -> tuple[SplitResult, int | None]:
+    try:
+        parts = urlsplit(raw)
+        return parts, parts.port
+    except ValueError:
+        # never echo the value: it may hold a password
+        raise ConfigError(
+            f"{name} must be an http or https URL with a valid host and port"
+        ) from None
 
 
 class _Reader:
@@ -246,12 +260,23 @@ class _Reader:
 
     def url(self, name: str, default: str) -> str:
         raw = self._raw(name) or default
-        parts = urlsplit(raw)
+        parts, port = _split_url(name, raw)
+        if parts.username is not None or parts.password is not None:
+            # never echo the value: it holds a password
+            raise ConfigError(
+                f"{name} must not contain credentials; each caller sends its own, "
+                "and the gateway forwards them to the engine"
+            )
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"{name} must be an http or https URL, got {raw!r}")
         if parts.query or parts.fragment:
             raise ConfigError(f"{name} must not have a query or fragment, got {raw!r}")
-        return raw.rstrip("/")
+        # the transport writes the origin in canonical form (lowercase, a plain
+        # port) and the engine client checks every URL against it, so the base
+        # must be written the same way
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        netloc = host if port is None else f"{host}:{port}"
+        return f"{parts.scheme}://{netloc}{parts.path}".rstrip("/")
 
     def base_path(self, name: str, default: str) -> str:
         raw = self._raw(name) or default
@@ -259,4 +284,6 @@ class _Reader:
             raise ConfigError(
                 f"{name} must be an absolute path like /engine-rest, got {raw!r}"
             )
-        return raw.rstrip("/") or "/"
+        # no trailing slash, as routes append "/process-definition" and the
+        # like; "/" becomes "", which serves the engine API at the root
+        return raw.rstrip("/")

@@ -15,6 +15,10 @@ from gateway.errors import GatewayError
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
+# the headers of werkzeug's own errors that belong in the answer: Allow on a 405
+# (RFC 9110, section 15.5.6), a challenge on a 401, Retry-After on a 429 or 503;
+# its Content-Type is for an HTML body that the gateway doesn't send
+_KEPT_HTTP_HEADERS = frozenset({"allow", "www-authenticate", "retry-after"})
 
 
 def error_body(error_type: str, message: str, **extra: Any) -> bytes:
@@ -39,7 +43,12 @@ def register_error_handlers(app: Flask) -> None:
         status = error.code or 500
         name = (error.name or "HTTPException").replace(" ", "")
         body = error_body(name, (error.description or name).rstrip("."))
-        return Response(body, status, content_type=JSON)
+        headers = [
+            (header, value)
+            for header, value in error.get_headers()
+            if header.lower() in _KEPT_HTTP_HEADERS
+        ]
+        return Response(body, status, headers, content_type=JSON)
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> Response:

@@ -75,8 +75,13 @@ def create_blueprint(base: str) -> Blueprint:
             provide_automatic_options=False,
         )
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
-    bp.add_url_rule(base, view_func=forward, methods=methods, defaults={"rest": ""})
+    if base:
+        # at the root the base itself is "/", and pass-through refuses its
+        # empty segment anyway
+        bp.add_url_rule(base, view_func=forward, methods=methods, defaults={"rest": ""})
     bp.add_url_rule(f"{base}/<path:rest>", view_func=forward, methods=methods)
+    # Limitation: with the base path at the root these shadow the engine's
+    # paths of the same name, so the engine's own GET /metrics can't be reached
     bp.add_url_rule("/healthz", view_func=healthz)
     bp.add_url_rule("/readyz", view_func=readyz)
     bp.add_url_rule("/metrics", view_func=metrics)
@@ -255,9 +260,7 @@ def forward(rest: str) -> Response:
     except EngineUnreachable as exc:
         raise EngineUnavailable("the engine can't be reached", retry_after=1) from exc
     except EngineOutcomeUnknown as exc:
-        raise EngineConnectionLost(
-            f"the engine connection was lost: {exc}", retry_after=1
-        ) from exc
+        raise _connection_lost(exc) from exc
 
     response = Response(
         answer.body, answer.status, answer.headers, direct_passthrough=True
@@ -265,6 +268,18 @@ def forward(rest: str) -> Response:
     if not any(name.lower() == "content-type" for name, _ in answer.headers):
         del response.headers["Content-Type"]
     return response
+
+
+def _connection_lost(exc: EngineOutcomeUnknown) -> EngineConnectionLost:
+    """Log why a pass-through lost the engine, and tell the client less."""
+    # the transport's text names the engine's internal host and port, which
+    # the client must not learn, so only the log gets it
+    log.warning(
+        "pass-through of request %s lost the engine connection: %s",
+        tracing.current_request_id(),
+        exc,
+    )
+    return EngineConnectionLost("the connection to the engine was lost", retry_after=1)
 
 
 def _raw_path(base: str) -> str:

@@ -178,6 +178,27 @@ def test_compose_balancer_spreads_a_start_and_its_replays_over_both_gateways(
     assert served == [2.0, 2.0]
 
 
+def test_compose_balancer_decides_the_host_that_links_name(
+    composed: tuple[ComposeBalancer, list[Replica]], business_key: str
+) -> None:
+    balancer, _ = composed
+    # the gateways believe one proxy's X-Forwarded-*, so these must not get past it
+    spoofed = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Port": "6666"}
+
+    answer = httpx.post(
+        f"{balancer.url}{START}",
+        json={"businessKey": business_key},
+        headers=spoofed,
+        timeout=60,
+    )
+
+    assert answer.status_code == 200, answer.text
+    hrefs = [link["href"] for link in answer.json()["links"]]
+    assert hrefs
+    for href in hrefs:
+        assert href.startswith(f"{balancer.url}/engine-rest/"), href
+
+
 def _starts_served(replica: Replica) -> float:
     text = httpx.get(f"{replica.url}/metrics", timeout=10).text
     return sum(

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import httpx
 import pytest
 
 from gateway.config import load_settings
 from gateway.errors import ConfigError
+
+START = "/process-definition/key/gateway-waiting/start"
 
 
 def test_defaults_follow_the_engine_timeout() -> None:
@@ -33,6 +39,8 @@ def test_defaults_follow_the_engine_timeout() -> None:
         ("GATEWAY_LOG_FORMAT", "xml"),
         ("GATEWAY_ENGINE_URL", "ftp://engine/engine-rest"),
         ("GATEWAY_ENGINE_URL", "engine:8080"),
+        ("GATEWAY_ENGINE_URL", "http://engine:port/engine-rest"),
+        ("GATEWAY_ENGINE_URL", "http://[::1/engine-rest"),
         ("GATEWAY_THREADS", "0"),
         ("GATEWAY_HOST", "127.0.0.1:8000"),
         ("GATEWAY_HOST", "gate way"),
@@ -46,11 +54,129 @@ def test_bad_value_names_the_variable(variable: str, value: str) -> None:
     assert variable in raised.value.message
 
 
-def test_a_lease_shorter_than_the_engine_timeout_is_refused() -> None:
+@pytest.mark.parametrize(
+    ("engine_timeout", "connect_timeout", "lease"),
+    [("30", "5", "10"), ("30", "5", "30"), ("30", "5", "35"), ("10", "10", "20")],
+)
+def test_a_lease_no_longer_than_connecting_and_waiting_is_refused(
+    engine_timeout: str, connect_timeout: str, lease: str
+) -> None:
     with pytest.raises(ConfigError) as raised:
-        load_settings({"GATEWAY_ENGINE_TIMEOUT": "30", "GATEWAY_LEASE": "10"})
+        load_settings(
+            {
+                "GATEWAY_ENGINE_TIMEOUT": engine_timeout,
+                "GATEWAY_ENGINE_CONNECT_TIMEOUT": connect_timeout,
+                "GATEWAY_LEASE": lease,
+            }
+        )
 
-    assert "GATEWAY_LEASE" in raised.value.message
+    for variable in (
+        "GATEWAY_LEASE",
+        "GATEWAY_ENGINE_CONNECT_TIMEOUT",
+        "GATEWAY_ENGINE_TIMEOUT",
+    ):
+        assert variable in raised.value.message
+
+
+@pytest.mark.parametrize("engine_timeout", ["1", "5", "30", "120"])
+def test_the_default_lease_outlasts_connecting_and_waiting(engine_timeout: str) -> None:
+    settings = load_settings({"GATEWAY_ENGINE_TIMEOUT": engine_timeout})
+
+    assert settings.lease == settings.engine_timeout + 30
+    assert settings.lease > settings.engine_connect_timeout + settings.engine_timeout
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://user:secret@engine:8080/engine-rest",
+        "http://user@engine:8080/engine-rest",
+        "https://:secret@engine/engine-rest",
+        "ftp://user:secret@engine/engine-rest",
+    ],
+)
+def test_an_engine_url_with_credentials_is_refused_without_echoing_them(
+    url: str,
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings({"GATEWAY_ENGINE_URL": url})
+
+    assert "GATEWAY_ENGINE_URL" in raised.value.message
+    assert "credentials" in raised.value.message
+    assert "secret" not in raised.value.message
+
+
+@pytest.mark.parametrize(
+    ("url", "engine_base"),
+    [
+        (
+            "HTTP://Engine.Internal:8080/engine-rest",
+            "http://engine.internal:8080/engine-rest",
+        ),
+        ("https://ENGINE/Engine-Rest", "https://engine/Engine-Rest"),
+        ("http://engine:08080/engine-rest", "http://engine:8080/engine-rest"),
+        ("http://[::1]:8080/engine-rest", "http://[::1]:8080/engine-rest"),
+        ("http://engine:8080/engine-rest/", "http://engine:8080/engine-rest"),
+        ("http://engine:8080/", "http://engine:8080"),
+    ],
+)
+def test_the_engine_url_is_written_the_way_the_transport_writes_it(
+    url: str, engine_base: str
+) -> None:
+    assert load_settings({"GATEWAY_ENGINE_URL": url}).engine_base == engine_base
+
+
+def test_a_gateway_reaches_the_engine_at_an_uppercase_url(
+    start_gateway: Callable[..., Any], engine_url: str, business_key: str
+) -> None:
+    uppercase = engine_url.replace("http://127.0.0.1", "HTTP://LOCALHOST")
+    gateway = start_gateway(
+        engine_url=load_settings({"GATEWAY_ENGINE_URL": uppercase}).engine_url
+    )
+
+    with gateway.client() as http:
+        started = http.post(START, json={"businessKey": business_key})
+
+    assert started.status_code == 200, started.text
+    assert started.headers["Idempotency-Status"] == "created"
+
+
+@pytest.mark.parametrize(
+    ("base_path", "served"),
+    [
+        ("/", ""),
+        ("/engine-rest/", "/engine-rest"),
+        ("/camunda/engine-rest", "/camunda/engine-rest"),
+    ],
+)
+def test_a_base_path_is_read_without_its_trailing_slash(
+    base_path: str, served: str
+) -> None:
+    assert load_settings({"GATEWAY_BASE_PATH": base_path}).base_path == served
+
+
+@pytest.mark.parametrize(
+    ("base_path", "served"), [("/", ""), ("/engine-rest/", "/engine-rest")]
+)
+def test_a_gateway_whose_base_path_ends_in_a_slash_serves_starts_under_it(
+    start_gateway: Callable[..., Any],
+    business_key: str,
+    base_path: str,
+    served: str,
+) -> None:
+    gateway = start_gateway(
+        base_path=load_settings({"GATEWAY_BASE_PATH": base_path}).base_path
+    )
+
+    started = httpx.post(
+        f"{gateway.url}{served}{START}", json={"businessKey": business_key}, timeout=60
+    )
+
+    assert started.status_code == 200, started.text
+    assert started.headers["Idempotency-Status"] == "created"
+    instance = started.json()["id"]
+    hrefs = [link["href"] for link in started.json()["links"]]
+    assert hrefs == [f"{gateway.url}{served}/process-instance/{instance}"]
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "::1", "localhost", "gw-1.internal"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import uuid
 from collections.abc import Callable
@@ -14,6 +15,7 @@ import pytest
 
 from gateway import links
 from tests.support.proxy import EngineProxy
+from tests.support.proxy import Fault
 from tests.test_starts import deploy
 
 LARGE_RESOURCE_BYTES = 8 * 1024 * 1024
@@ -182,3 +184,35 @@ def large_resource(name: str) -> bytes:
         return orjson.dumps({"items": items})
     # incompressible, so no layer can shrink it on the way
     return rng.randbytes(LARGE_RESOURCE_BYTES)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Fault.DROP_RESPONSE, Fault.DELAY_RESPONSE],
+    ids=["connection dropped", "read timed out"],
+)
+def test_a_lost_engine_connection_does_not_tell_the_client_where_the_engine_is(
+    faulty_gateway: Any,
+    proxy: EngineProxy,
+    caplog: pytest.LogCaptureFixture,
+    fault: Fault,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="gateway")
+    # the delay outlasts the gateway's engine timeout of FAULT_SETTINGS
+    proxy.inject(fault, matches="/process-definition/count", delay=5, times=1)
+    port = str(proxy.server.server_port)
+
+    with faulty_gateway.client() as http:
+        answer = http.get("/process-definition/count")
+
+    assert answer.status_code == 502
+    assert answer.json()["type"] == "EngineConnectionLost"
+    assert answer.headers["Retry-After"] == "1"
+    for internal in (f"127.0.0.1:{port}", port, "HTTPConnectionPool"):
+        assert internal not in answer.text
+    # the operator still learns what broke, under the request's id
+    request_id = answer.headers["X-Request-Id"]
+    assert any(
+        record.levelno == logging.WARNING and request_id in record.getMessage()
+        for record in caplog.records
+    )

@@ -40,3 +40,22 @@ def test_options_on_a_start_path_is_answered_by_the_engine(
     assert answer.status_code == direct.status_code
     assert answer.headers.get("Allow") == direct.headers.get("Allow")
     assert answer.content == direct.content
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/engine-rest/x", "/engine-rest/process-definition/key/gateway-waiting/start"],
+    ids=["pass-through", "start"],
+)
+def test_a_method_that_no_view_serves_gets_405_with_allow(
+    client: httpx.Client, path: str
+) -> None:
+    # RFC 9110, section 15.5.6: a 405 must list the methods that the path serves
+    answer = client.request("TRACE", path)
+
+    assert answer.status_code == 405
+    assert answer.headers["Content-Type"] == "application/json"
+    assert answer.json()["type"] == "MethodNotAllowed"
+    allowed = {method.strip() for method in answer.headers["Allow"].split(",")}
+    assert {"GET", "POST", "OPTIONS"} <= allowed
+    assert "TRACE" not in allowed
