@@ -678,8 +678,11 @@ class StartService:
                 "the engine can't be reached", retry_after=1
             ) from exc
         except EngineOutcomeUnknown as exc:
+            # the transport's text names the engine's address, so only the log
+            # gets it
+            log.warning("outcome unknown for a start without a businessKey: %s", exc)
             raise StartOutcomeUnknown(
-                f"the engine may or may not have started the instance: {exc}",
+                "the engine may or may not have started the instance",
                 retry_after=1,
             ) from exc
 
