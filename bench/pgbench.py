@@ -51,6 +51,8 @@ _RESPONSE_DOCUMENT = json.dumps(
 _RESPONSE = "convert_to('{}', 'UTF8')".format(
     _RESPONSE_DOCUMENT.replace("@ID@", "' || gen_random_uuid() || '")
 )
+# the reserve's row lands in pgbench variables of this prefix, for the record
+_RESERVED = "reserved_"
 # the values the gateway binds as parameters are pgbench variables, which the
 # prepared protocol binds as parameters too
 VARIABLES = {
@@ -74,7 +76,7 @@ PARAMETERS = {
     "response": _RESPONSE,
     # the record names the reservation that the reserve just made, as the
     # gateway does: the reserve's row is stored in variables with this prefix
-    "reservation_id": ":reserved_reservation_id",
+    "reservation_id": f":{_RESERVED}reservation_id",
 }
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 _TPS = re.compile(r"^tps = ([\d.]+)", re.MULTILINE)
@@ -90,7 +92,7 @@ def pgbench_binary() -> Path:
 def script() -> str:
     """Return the pgbench script: the gateway's reserve, then its record."""
     statements = [
-        _pgbench_sql(store._RESERVE, end=" \\gset reserved_"),
+        _pgbench_sql(store._RESERVE, end=f" \\gset {_RESERVED}"),
         _pgbench_sql(store._RECORD),
     ]
     return "\\set n :n + 1\n\\set r random(0, 2147483647)\n" + "".join(statements)

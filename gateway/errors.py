@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway import outcomes
+
 
 class GatewayError(Exception):
     """Base of every error that the gateway answers with itself."""
@@ -84,7 +86,7 @@ class ReplayRefused(GatewayError):
     """
 
     error_type = "ReplayRefused"
-    outcome = "rejected"
+    outcome = outcomes.REJECTED
 
     def __init__(self, message: str, status: int, challenge: str | None) -> None:
         super().__init__(message)
@@ -101,7 +103,7 @@ class IdempotencyKeyReused(GatewayError):
 
     status = 422
     error_type = "IdempotencyKeyReused"
-    outcome = "rejected"
+    outcome = outcomes.REJECTED
 
 
 # the start exists or may exist, but its answer is not available yet
@@ -124,7 +126,7 @@ class StartInProgress(RetryableError):
 
     status = 409
     error_type = "StartInProgress"
-    outcome = "conflict"
+    outcome = outcomes.CONFLICT
 
 
 class StartOutcomeUnknown(RetryableError):
@@ -132,7 +134,7 @@ class StartOutcomeUnknown(RetryableError):
 
     status = 503
     error_type = "StartOutcomeUnknown"
-    outcome = "unknown"
+    outcome = outcomes.UNKNOWN
 
 
 class StartTimedOut(StartOutcomeUnknown):
@@ -159,7 +161,7 @@ class EngineUnavailable(RetryableError):
 class StartNotSent(EngineUnavailable):
     """The engine refused the connection for a start, whose reservation is gone."""
 
-    outcome = "released"
+    outcome = outcomes.RELEASED
 
 
 class EngineConnectionLost(RetryableError):

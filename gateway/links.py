@@ -11,7 +11,7 @@ _HREF = b'"href":"'
 
 
 def rewrite(body: bytes, engine_base: bytes, gateway_base: bytes) -> bytes:
-    """Return the body with each href that starts at the engine pointing at us."""
+    """Point each href that starts at the engine's base at the gateway's instead."""
     if engine_base == gateway_base:
         return body
     return body.replace(_HREF + engine_base, _HREF + gateway_base)

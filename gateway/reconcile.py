@@ -16,9 +16,9 @@ import threading
 from gateway.config import Settings
 from gateway.errors import GatewayError
 from gateway.errors import StartNotSent
-from gateway.starts import ADOPTED
-from gateway.starts import CREATED
-from gateway.starts import RELEASED
+from gateway.outcomes import ADOPTED
+from gateway.outcomes import CREATED
+from gateway.outcomes import RELEASED
 from gateway.starts import StartService
 from gateway.store import ClaimedReservation
 from gateway.store import ReservationStore
@@ -65,10 +65,10 @@ class Reconciler:
         report = ReconcileReport()
         # rows that expire again during this pass (their engine calls hang for
         # longer than the lease) are left to the next one, so a pass always ends
-        started = self.store.database_now()
+        pass_began = self.store.database_now()
         while True:
             claimed = self.store.claim_expired(
-                BATCH_SIZE, self.settings.lease, expired_by=started
+                BATCH_SIZE, self.settings.lease, expired_by=pass_began
             )
             if not claimed:
                 break

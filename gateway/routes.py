@@ -76,8 +76,8 @@ def create_blueprint(base: str) -> Blueprint:
         )
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
     if base:
-        # at the root the base itself is "/", and pass-through refuses its
-        # empty segment anyway
+        # at the root the base is "", which Flask can't route; "/" reaches
+        # pass-through with an empty path, which it refuses anyway
         bp.add_url_rule(base, view_func=forward, methods=methods, defaults={"rest": ""})
     bp.add_url_rule(f"{base}/<path:rest>", view_func=forward, methods=methods)
     # Limitation: with the base path at the root these shadow the engine's

@@ -39,6 +39,14 @@ from gateway.metrics import DUPLICATE_INSTANCES
 from gateway.metrics import ENGINE_LATENCY
 from gateway.metrics import RECONCILIATIONS
 from gateway.metrics import START_OUTCOMES
+from gateway.outcomes import ADOPTED
+from gateway.outcomes import CONFLICT
+from gateway.outcomes import CREATED
+from gateway.outcomes import REJECTED
+from gateway.outcomes import RELEASED
+from gateway.outcomes import REPLAYED
+from gateway.outcomes import UNKNOWN
+from gateway.outcomes import UNPROTECTED
 from gateway.read_grants import ReadGrants
 from gateway.start_request import ReservationIdentity
 from gateway.start_request import StartRequest
@@ -49,18 +57,6 @@ from gateway.store import Reservation
 from gateway.store import ReservationStore
 
 log = logging.getLogger(__name__)
-
-# a start's outcomes, in the words of the outcome metric's labels
-CREATED = "created"
-REPLAYED = "replayed"
-ADOPTED = "adopted"
-RELEASED = "released"
-# refused, with no reservation made, released or recorded
-REJECTED = "rejected"
-CONFLICT = "conflict"
-UNKNOWN = "unknown"
-# forwarded without a businessKey, so without a reservation
-UNPROTECTED = "unprotected"
 
 _JSON = {"Content-Type": "application/json"}
 # how often a request polls a reservation that another request holds
@@ -257,14 +253,7 @@ class StartService:
             number,
         )
         attempt = _Attempt(identity, reservation.reservation_id, number, url)
-
-        found = self._lookup(identity, headers)
-        if found is None:
-            raise self._unknown(attempt, timed_out=False)
-        if found:
-            return self._adopt(attempt, found)
-        # None: a newer attempt took the row, so go round and meet it
-        return self._forward_again(attempt, request.body, headers)
+        return self._adopt_or_forward_again(attempt, request.body, headers)
 
     def settle_claimed(
         self, claimed: ClaimedReservation, headers: Mapping[str, str]
@@ -274,12 +263,8 @@ class StartService:
         attempt = _Attempt(
             claimed.identity, claimed.reservation_id, claimed.attempt, url
         )
-        found = self._lookup(claimed.identity, headers)
-        if found is None:
-            raise self._unknown(attempt, timed_out=False)
-        if found:
-            return self._adopt(attempt, found)
-        result = self._forward_again(attempt, claimed.start.body, headers)
+
+        result = self._adopt_or_forward_again(attempt, claimed.start.body, headers)
         if result is None:
             START_OUTCOMES.labels(CONFLICT).inc()
             raise StartInProgress(
@@ -287,6 +272,17 @@ class StartService:
                 retry_after=1,
             )
         return result
+
+    def _adopt_or_forward_again(
+        self, attempt: _Attempt, body: bytes, headers: Mapping[str, str]
+    ) -> StartResult | None:
+        """Adopt what the engine has for a taken-over start, or forward it again."""
+        found = self._lookup(attempt.identity, headers)
+        if found is None:
+            raise self._unknown(attempt, timed_out=False)
+        if found:
+            return self._adopt(attempt, found)
+        return self._forward_again(attempt, body, headers)
 
     def _replay(
         self,
@@ -304,7 +300,12 @@ class StartService:
         START_OUTCOMES.labels(REPLAYED).inc()
         log.info("replayed instance %s for %s", instance_id, identity.describe())
         return StartResult(
-            200, reservation.response, _JSON, REPLAYED, REPLAYED, instance_id
+            200,
+            reservation.response,
+            _JSON,
+            outcome=REPLAYED,
+            idempotency_status=REPLAYED,
+            process_instance_id=instance_id,
         )
 
     def _nameable_instance(
@@ -318,11 +319,11 @@ class StartService:
         if instance_id is None or not self.settings.replay_authorization:
             return instance_id
         try:
-            answer = self._read_instance(identity, instance_id, headers)
+            refusal = self._read_refusal(identity, instance_id, headers)
         except EngineUnavailable:
             # the refusal stands without the id; naming it unchecked could leak it
             return None
-        return instance_id if answer is None or answer.status == 200 else None
+        return instance_id if refusal is None else None
 
     def _refuse_unreadable(
         self,
@@ -331,30 +332,31 @@ class StartService:
         headers: Mapping[str, str],
     ) -> None:
         """Read the instance with the caller's credentials; raise if refused."""
-        answer = self._read_instance(identity, instance_id, headers)
-        if answer is None or answer.status == 200:
+        refusal = self._read_refusal(identity, instance_id, headers)
+        if refusal is None:
             return
+
         log.info(
             "replay of %s refused: the engine answered %d to a read of instance %s",
             identity.describe(),
-            answer.status,
+            refusal.status,
             instance_id,
         )
         START_OUTCOMES.labels(REJECTED).inc()
         raise ReplayRefused(
             f"the engine does not let this caller read the instance of "
             f"{identity.describe()}",
-            status=answer.status if answer.status in (401, 403) else 404,
-            challenge=answer.headers.get("WWW-Authenticate"),
+            status=refusal.status if refusal.status in (401, 403) else 404,
+            challenge=refusal.headers.get("WWW-Authenticate"),
         )
 
-    def _read_instance(
+    def _read_refusal(
         self,
         identity: ReservationIdentity,
         instance_id: str,
         headers: Mapping[str, str],
     ) -> EngineAnswer | None:
-        """Read the instance as the caller; None if a recent read already allowed it."""
+        """Read the instance as the caller; return the engine's refusal, if any."""
         if self.read_grants.allows(identity.engine_name, instance_id, headers):
             return None
         root = self.engine.engine_root(identity.engine_name, named=False)
@@ -374,7 +376,8 @@ class StartService:
             ) from exc
         if answer.status == 200:
             self.read_grants.remember(identity.engine_name, instance_id, headers)
-        elif answer.status >= 500:
+            return None
+        if answer.status >= 500:
             # a failed read says nothing about who may read the instance
             raise EngineUnavailable(
                 f"the engine answered {answer.status} to the read that authorizes"
@@ -391,12 +394,13 @@ class StartService:
         """Forward a taken-over start; None if its attempt lost the reservation."""
         # the lookup before this may have outlasted the lease, and a newer
         # attempt may have taken the row over and forwarded the start itself
-        if not self.store.renew_lease(
+        renewed = self.store.renew_lease(
             attempt.identity,
             attempt.reservation_id,
             attempt.number,
             self.settings.lease,
-        ):
+        )
+        if not renewed:
             log.warning(
                 "attempt %d of %s lost the reservation before its forward",
                 attempt.number,
@@ -455,7 +459,12 @@ class StartService:
         log.info("created %s as instance %s", attempt.identity.describe(), instance_id)
         START_OUTCOMES.labels(CREATED).inc()
         return StartResult(
-            answer.status, answer.body, _JSON, CREATED, CREATED, instance_id
+            answer.status,
+            answer.body,
+            _JSON,
+            outcome=CREATED,
+            idempotency_status=CREATED,
+            process_instance_id=instance_id,
         )
 
     def _release(self, attempt: _Attempt, answer: EngineAnswer) -> StartResult:
@@ -538,7 +547,14 @@ class StartService:
         self._record(attempt, instance.id, body)
         log.info("adopted instance %s for %s", instance.id, identity.describe())
         START_OUTCOMES.labels(ADOPTED).inc()
-        return StartResult(200, body, _JSON, ADOPTED, ADOPTED, instance.id)
+        return StartResult(
+            200,
+            body,
+            _JSON,
+            outcome=ADOPTED,
+            idempotency_status=ADOPTED,
+            process_instance_id=instance.id,
+        )
 
     def _record(self, attempt: _Attempt, instance_id: str, body: bytes) -> None:
         """Record the instance; the client gets it even if the record fails."""

@@ -46,8 +46,8 @@ _IDENTITY = (
     " AND process_definition_key = %(process_definition_key)s"
     " AND business_key = %(business_key)s"
 )
-# One reservation's own writes: the identity, this reservation of it (a released
-# identity can be reserved again, from attempt 1), and the attempt.
+# what one attempt's writes match: the identity, this reservation of it (a
+# released identity can be reserved again, from attempt 1) and the attempt
 _OWNED = (
     f"{_IDENTITY} AND reservation_id IS NOT DISTINCT FROM %(reservation_id)s"
     " AND attempt = %(attempt)s AND state = 'pending'"
@@ -109,9 +109,9 @@ SET lease_expires_at = now() + make_interval(secs => %(lease)s), updated_at = no
 WHERE {_OWNED}
 """  # noqa: S608
 
-# Claim a batch of rows whose lease had expired by the given time (by default,
-# now); SKIP LOCKED lets several reconcilers share the work. A pass names its
-# own start, so rows that expire again while it runs wait for the next pass.
+# claim a batch of rows whose lease had expired by the given time (by default,
+# now); SKIP LOCKED lets several reconcilers share the work, and a pass names
+# the time it began, so rows that expire again while it runs wait for the next
 _CLAIM_EXPIRED = """
 UPDATE reservations AS r
 SET attempt = r.attempt + 1,
@@ -134,8 +134,8 @@ RETURNING r.caller, r.engine_name, r.tenant_id, r.process_definition_key,
     r.attempt, r.fingerprint, r.start_path, r.request_body
 """
 
-# only started rows are purged; a pending row is the reconciler's to settle.
-# The age is in seconds, because make_interval's days are whole days only.
+# only started rows are purged, as a pending row is the reconciler's to settle;
+# make_interval's days are whole days only, so the age goes in as seconds
 _PURGE = """
 DELETE FROM reservations
 WHERE state = 'started'
@@ -337,7 +337,7 @@ class ReservationStore:
     def claim_expired(
         self, limit: int, lease: float, expired_by: datetime.datetime | None = None
     ) -> list[ClaimedReservation]:
-        """Take over up to `limit` expired pending rows, each with attempt + 1."""
+        """Take over up to `limit` rows that expired by `expired_by` (or by now)."""
         params = {"limit": limit, "lease": lease, "expired_by": expired_by}
         with self._connection() as conn:
             rows = conn.execute(_CLAIM_EXPIRED, params).fetchall()

@@ -32,6 +32,7 @@ from gateway import schema
 from gateway.app import create_app
 from gateway.config import Settings
 from gateway.logs import JsonFormatter
+from gateway.store import ReservationStore
 from tests.support.proxy import EngineProxy
 from tests.support.servers import ThreadedServer
 
@@ -132,6 +133,15 @@ def own_database(empty_database: str) -> str:
     """Create a database at head that holds only one test's reservations."""
     schema.upgrade(empty_database)
     return empty_database
+
+
+@pytest.fixture
+def own_store(own_database: str) -> Iterator[ReservationStore]:
+    """A reservation store on the test's own database."""
+    store = ReservationStore(own_database, pool_size=4, pool_timeout=5)
+    store.open()
+    yield store
+    store.close()
 
 
 @pytest.fixture

@@ -6,25 +6,17 @@ import json
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
 
 import psycopg
 import pytest
 
 from gateway.start_request import ReservationIdentity
-from gateway.store import PendingStart
 from gateway.store import ReservationStore
 from tests.support.replica import GATEWAY
+from tests.support.reservations import KEY
+from tests.support.reservations import reserve_pending
 
 START = "/process-definition/key/gateway-waiting/start"
-
-
-@pytest.fixture
-def store(own_database: str) -> Iterator[ReservationStore]:
-    reservations = ReservationStore(own_database, pool_size=2, pool_timeout=5)
-    reservations.open()
-    yield reservations
-    reservations.close()
 
 
 def reserve(
@@ -32,10 +24,9 @@ def reserve(
 ) -> str:
     """Make a reservation created some hours ago; return its businessKey."""
     key = f"purge-{uuid.uuid4().hex[:10]}"
-    identity = ReservationIdentity("default", None, "k", key)
-    body = json.dumps({"businessKey": key}).encode()
-    reservation = store.reserve(identity, PendingStart(b"f" * 32, START, body), 60)
+    reservation = reserve_pending(store, key, lease=60)
     if started:
+        identity = ReservationIdentity("default", None, KEY, key)
         assert store.record_started(
             identity, reservation.reservation_id, 1, f"id-{key}", b'{"id":"x"}'
         )
@@ -67,11 +58,11 @@ def purge(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_purge_deletes_started_reservations_older_than_the_given_days(
-    store: ReservationStore, own_database: str
+    own_store: ReservationStore, own_database: str
 ) -> None:
-    old_started = reserve(store, own_database, hours_ago=72, started=True)
-    recent_started = reserve(store, own_database, hours_ago=24, started=True)
-    old_pending = reserve(store, own_database, hours_ago=72, started=False)
+    old_started = reserve(own_store, own_database, hours_ago=72, started=True)
+    recent_started = reserve(own_store, own_database, hours_ago=24, started=True)
+    old_pending = reserve(own_store, own_database, hours_ago=72, started=False)
 
     done = purge(own_database, "--older-than", "2")
 
@@ -82,10 +73,10 @@ def test_purge_deletes_started_reservations_older_than_the_given_days(
 
 
 def test_purge_takes_a_fraction_of_a_day(
-    store: ReservationStore, own_database: str
+    own_store: ReservationStore, own_database: str
 ) -> None:
-    older = reserve(store, own_database, hours_ago=13, started=True)
-    younger = reserve(store, own_database, hours_ago=11, started=True)
+    older = reserve(own_store, own_database, hours_ago=13, started=True)
+    younger = reserve(own_store, own_database, hours_ago=11, started=True)
 
     done = purge(own_database, "--older-than", "0.5")
 
@@ -97,9 +88,9 @@ def test_purge_takes_a_fraction_of_a_day(
 
 @pytest.mark.parametrize("days", ["0", "-1", "nan", "inf", "two"])
 def test_purge_refuses_an_age_that_is_not_a_positive_number_of_days(
-    store: ReservationStore, own_database: str, days: str
+    own_store: ReservationStore, own_database: str, days: str
 ) -> None:
-    kept = reserve(store, own_database, hours_ago=72, started=True)
+    kept = reserve(own_store, own_database, hours_ago=72, started=True)
 
     done = purge(own_database, "--older-than", days)
 

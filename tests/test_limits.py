@@ -138,7 +138,7 @@ def test_a_start_one_past_the_limit_is_refused_before_anything_happens(
     assert proxy.requests() == []
 
 
-def test_a_long_variable_name_in_a_start_instruction_is_refused_before_anything(
+def test_a_long_variable_name_of_a_start_instruction_reserves_nothing(
     unique: str,
     proxied_gateway: Any,
     proxy: EngineProxy,

@@ -211,7 +211,7 @@ def test_a_served_replica_is_not_ready_until_its_database_reaches_head(
     assert ready.json()["schema"]["current"] == head_revision()
 
 
-def test_rows_made_before_reservation_ids_keep_working_across_0004(
+def test_rows_from_before_reservation_ids_survive_0004_and_its_downgrade(
     empty_database: str,
 ) -> None:
     command.upgrade(alembic_config(empty_database), "0003")

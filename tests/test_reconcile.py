@@ -7,7 +7,6 @@ import signal
 import subprocess
 import uuid
 from collections.abc import Callable
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,44 +18,35 @@ from devenv.ports import wait_until
 from gateway.config import load_settings
 from gateway.errors import StartInProgress
 from gateway.services import build_services
-from gateway.start_request import ReservationIdentity
-from gateway.start_request import fingerprint
 from gateway.store import _CLAIM_EXPIRED
-from gateway.store import PendingStart
 from gateway.store import ReservationStore
 from tests.conftest import FAULT_SETTINGS
 from tests.conftest import fault_replica_env
 from tests.support.proxy import EngineProxy
 from tests.support.proxy import Fault
 from tests.support.replica import GATEWAY
+from tests.support.reservations import expire_lease
+from tests.support.reservations import post_start
+from tests.support.reservations import reserve_pending
 
 EXPIRED_ROWS = 8
 FIRST_CLAIM = 3
+BATCH = 1000
 START = "/process-definition/key/gateway-waiting/start"
-
-
-@pytest.fixture
-def store(own_database: str) -> Iterator[ReservationStore]:
-    reservations = ReservationStore(own_database, pool_size=4, pool_timeout=5)
-    reservations.open()
-    yield reservations
-    reservations.close()
 
 
 def reserve_expired(store: ReservationStore, count: int) -> set[str]:
     """Reserve starts whose lease has already run out; return their businessKeys."""
     keys = {f"expired-{uuid.uuid4().hex[:10]}" for _ in range(count)}
     for key in keys:
-        identity = ReservationIdentity("default", None, "k", key)
-        body = json.dumps({"businessKey": key}).encode()
-        store.reserve(identity, PendingStart(b"f" * 32, START, body), lease=0)
+        reserve_pending(store, key)
     return keys
 
 
 def test_a_claim_skips_the_rows_that_an_open_claim_holds(
-    store: ReservationStore, own_database: str
+    own_store: ReservationStore, own_database: str
 ) -> None:
-    keys = reserve_expired(store, EXPIRED_ROWS)
+    keys = reserve_expired(own_store, EXPIRED_ROWS)
 
     with (
         psycopg.connect(own_database) as first_reconciler,
@@ -67,7 +57,7 @@ def test_a_claim_skips_the_rows_that_an_open_claim_holds(
             _CLAIM_EXPIRED, {"limit": FIRST_CLAIM, "lease": 60, "expired_by": None}
         )
         first = {row["business_key"] for row in claimed.fetchall()}
-        second_claim = pool.submit(store.claim_expired, 1000, 60)
+        second_claim = pool.submit(own_store.claim_expired, 1000, 60)
         try:
             second = {row.identity.business_key for row in second_claim.result(15)}
         except TimeoutError:
@@ -127,22 +117,6 @@ def test_reconcile_loop_adopts_a_lost_start_and_reports_on_sigterm(
     assert len(starts) == 1
 
 
-BATCH = 1000
-
-
-def _expire_lease(database_url: str, business_key: str) -> None:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(
-            "UPDATE reservations SET lease_expires_at = now() WHERE business_key = %s",
-            (business_key,),
-        )
-
-
-def _post_start(gateway: Any, body: dict[str, Any], timeout: float) -> Any:
-    with gateway.client() as http:
-        return http.post(START, json=body, timeout=timeout)
-
-
 def _pending_with_live_lease(database_url: str, business_key: str) -> bool:
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
@@ -164,22 +138,17 @@ def _started_instance(database_url: str, business_key: str) -> str | None:
 
 
 def test_reconcile_reports_a_refusal_that_keeps_a_row_pending_as_unresolved(
-    store: ReservationStore, own_database: str, engine_url: str
+    own_store: ReservationStore, own_database: str, engine_url: str
 ) -> None:
     # the engine refuses a missing definition with 404, which after a takeover
     # says nothing about an earlier attempt, so that row must stay pending
     missing = f"missing-{uuid.uuid4().hex[:10]}"
-    refused = ReservationIdentity("default", None, "no-such-definition", missing)
-    refused_body = json.dumps({"businessKey": missing}).encode()
-    refused_path = "/process-definition/key/no-such-definition/start"
-    store.reserve(refused, PendingStart(b"f" * 32, refused_path, refused_body), 0)
+    reserve_pending(own_store, missing, key="no-such-definition")
     # a body the engine rejects as invalid (400) releases its row
     invalid = f"invalid-{uuid.uuid4().hex[:10]}"
-    released = ReservationIdentity("default", None, "gateway-waiting", invalid)
-    invalid_body = json.dumps(
-        {"businessKey": invalid, "variables": {"n": {"value": "x", "type": "Integer"}}}
-    ).encode()
-    store.reserve(released, PendingStart(b"f" * 32, START, invalid_body), 0)
+    variables = {"n": {"value": "x", "type": "Integer"}}
+    document = {"businessKey": invalid, "variables": variables}
+    reserve_pending(own_store, invalid, document=document)
 
     done = subprocess.run(
         [GATEWAY, "reconcile"],
@@ -199,7 +168,7 @@ def test_reconcile_reports_a_refusal_that_keeps_a_row_pending_as_unresolved(
 
 
 def test_a_reconciler_whose_claim_went_stale_does_not_forward_the_start(
-    store: ReservationStore,
+    own_store: ReservationStore,
     own_database: str,
     engine_url: str,
     proxy: EngineProxy,
@@ -207,13 +176,11 @@ def test_a_reconciler_whose_claim_went_stale_does_not_forward_the_start(
     business_key: str,
     engine_instances: Callable[[str], list[str]],
 ) -> None:
-    identity = ReservationIdentity("default", None, "gateway-waiting", business_key)
     document = {"businessKey": business_key}
-    body = json.dumps(document).encode()
-    store.reserve(identity, PendingStart(fingerprint(document), START, body), lease=0)
+    reserve_pending(own_store, business_key)
     # the reconciler claims the row, then spends its whole lease elsewhere
-    [claimed] = store.claim_expired(BATCH, 60)
-    _expire_lease(own_database, business_key)
+    [claimed] = own_store.claim_expired(BATCH, 60)
+    expire_lease(own_database, business_key)
     # meanwhile a client's retry takes the row over; its forward is held
     # its engine timeout outlasts the hold, so its forward ends with an answer
     gateway = start_gateway(
@@ -221,7 +188,7 @@ def test_a_reconciler_whose_claim_went_stale_does_not_forward_the_start(
     )
     proxy.inject(Fault.HOLD, times=1)
     with ThreadPoolExecutor(1) as pool:
-        retry = pool.submit(_post_start, gateway, document, 60)
+        retry = pool.submit(post_start, gateway, document)
         assert proxy.arrived.wait(30)
 
         reconciler = build_services(
@@ -241,12 +208,12 @@ def test_a_reconciler_whose_claim_went_stale_does_not_forward_the_start(
 
 
 def test_a_reconcile_pass_ends_while_the_engine_hangs_past_the_lease(
-    store: ReservationStore, own_database: str, proxy: EngineProxy
+    own_store: ReservationStore, own_database: str, proxy: EngineProxy
 ) -> None:
     # each row's lookup hangs until the engine timeout, so the rows claimed
     # first expire again before the pass has reached the last one
     rows = int(FAULT_SETTINGS["lease"] / FAULT_SETTINGS["engine_timeout"]) + 2
-    keys = reserve_expired(store, rows)
+    keys = reserve_expired(own_store, rows)
     proxy.inject(
         Fault.DELAY_RESPONSE,
         matches="/process-instance",

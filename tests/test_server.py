@@ -105,7 +105,7 @@ def count_reservations(database_url: str) -> int:
 
 @pytest.mark.parametrize("path", [START, PASS_THROUGH], ids=["start", "pass-through"])
 @pytest.mark.parametrize("body", MALFORMED_BODIES.values(), ids=MALFORMED_BODIES)
-def test_malformed_chunked_body_is_refused_with_nothing_reserved(
+def test_a_malformed_chunked_body_is_refused_with_nothing_reserved(
     own_database: str, engine_url: str, tmp_path: Path, path: str, body: bytes
 ) -> None:
     env = {

@@ -6,7 +6,6 @@ and replica B takes the start over. When A resumes, its late answer arrives.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -15,20 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
-from gateway.start_request import ReservationIdentity
-from gateway.start_request import fingerprint
-from gateway.store import PendingStart
 from gateway.store import ReservationStore
 from tests.conftest import fault_replica_env
 from tests.support.proxy import EngineProxy
 from tests.support.proxy import Fault
 from tests.support.replica import Replica
+from tests.support.reservations import expire_lease
+from tests.support.reservations import post_start
+from tests.support.reservations import reserve_pending
 from tests.test_crashes import START
-
-START_PATH = "/process-definition/key/gateway-waiting/start"
 
 
 @pytest.fixture
@@ -99,6 +95,7 @@ def test_late_answer_of_a_stale_attempt_changes_nothing(
 
 
 def test_a_takeover_that_loses_the_row_during_its_lookup_gets_the_replay(
+    own_store: ReservationStore,
     own_database: str,
     engine_url: str,
     proxy: EngineProxy,
@@ -107,17 +104,17 @@ def test_a_takeover_that_loses_the_row_during_its_lookup_gets_the_replay(
     engine_instances: Callable[[str], list[str]],
 ) -> None:
     document = {"businessKey": business_key}
-    _reserve_expired(own_database, document)
+    reserve_pending(own_store, business_key)
     slow = start_gateway(database_url=own_database, engine_url=proxy.url, lease=60)
     quick = start_gateway(database_url=own_database, engine_url=engine_url, lease=60)
     # the slow gateway takes the row over, and its lookup hangs past the lease
     proxy.inject(Fault.HOLD, matches="process-instance", times=2)
     with ThreadPoolExecutor(1) as pool:
-        slow_answer = pool.submit(_post, slow, document)
+        slow_answer = pool.submit(post_start, slow, document)
         assert proxy.arrived.wait(30)
-        _expire_lease(own_database, business_key)
+        expire_lease(own_database, business_key)
         # meanwhile the quick one takes it over again and starts the instance
-        quick_answer = _post(quick, document)
+        quick_answer = post_start(quick, document)
         # the slow lookups find nothing, as they would have before the start
         proxy.release_held((200, b"[]"))
         late = slow_answer.result(60)
@@ -129,30 +126,3 @@ def test_a_takeover_that_loses_the_row_during_its_lookup_gets_the_replay(
     assert late.status_code == 200, late.text
     assert late.headers["Idempotency-Status"] == "replayed"
     assert late.json()["id"] == instance
-
-
-def _reserve_expired(database_url: str, document: dict[str, Any]) -> None:
-    store = ReservationStore(database_url, pool_size=1, pool_timeout=5)
-    store.open()
-    try:
-        identity = ReservationIdentity(
-            "default", None, "gateway-waiting", document["businessKey"]
-        )
-        body = json.dumps(document).encode()
-        pending = PendingStart(fingerprint(document), START_PATH, body)
-        store.reserve(identity, pending, lease=0)
-    finally:
-        store.close()
-
-
-def _expire_lease(database_url: str, business_key: str) -> None:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(
-            "UPDATE reservations SET lease_expires_at = now() WHERE business_key = %s",
-            (business_key,),
-        )
-
-
-def _post(gateway: Any, document: dict[str, Any]) -> httpx.Response:
-    with gateway.client() as http:
-        return http.post(START_PATH, json=document, timeout=60)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -22,11 +21,9 @@ START = PendingStart(
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[ReservationStore]:
-    reservations = ReservationStore(database_url, pool_size=8, pool_timeout=5)
-    reservations.open()
-    yield reservations
-    reservations.close()
+def store(own_store: ReservationStore) -> ReservationStore:
+    # each test gets a database of its own, so claims see only its rows
+    return own_store
 
 
 @pytest.fixture
@@ -64,16 +61,16 @@ def test_a_live_lease_cannot_be_taken_over(
 def test_a_stale_attempt_cannot_overwrite_the_newer_record(
     store: ReservationStore, identity: ReservationIdentity
 ) -> None:
-    rid = store.reserve(identity, START, 0.05).reservation_id
+    reservation_id = store.reserve(identity, START, 0.05).reservation_id
     expire(store, identity)
-    assert store.take_over(identity, rid, 1, 60) == 2
+    assert store.take_over(identity, reservation_id, 1, 60) == 2
 
     stale_record = store.record_started(
-        identity, rid, 1, "old-instance", b'{"id":"old-instance"}'
+        identity, reservation_id, 1, "old-instance", b'{"id":"old-instance"}'
     )
-    stale_release = store.release(identity, rid, 1)
+    stale_release = store.release(identity, reservation_id, 1)
     newer_record = store.record_started(
-        identity, rid, 2, "new-instance", b'{"id":"new-instance"}'
+        identity, reservation_id, 2, "new-instance", b'{"id":"new-instance"}'
     )
 
     assert (stale_record, stale_release, newer_record) == (False, False, True)
@@ -89,11 +86,11 @@ def test_a_stale_attempt_cannot_overwrite_the_newer_record(
 def test_a_stale_failure_cannot_delete_the_newer_attempt(
     store: ReservationStore, identity: ReservationIdentity
 ) -> None:
-    rid = store.reserve(identity, START, 0.05).reservation_id
+    reservation_id = store.reserve(identity, START, 0.05).reservation_id
     expire(store, identity)
-    store.take_over(identity, rid, 1, 60)
+    store.take_over(identity, reservation_id, 1, 60)
 
-    assert store.release(identity, rid, 1) is False
+    assert store.release(identity, reservation_id, 1) is False
     row = store.find(identity)
     assert row is not None
     assert (row.state, row.attempt) == ("pending", 2)
@@ -102,12 +99,14 @@ def test_a_stale_failure_cannot_delete_the_newer_attempt(
 def test_only_one_of_two_concurrent_takeovers_wins(
     store: ReservationStore, identity: ReservationIdentity
 ) -> None:
-    rid = store.reserve(identity, START, 0.05).reservation_id
+    reservation_id = store.reserve(identity, START, 0.05).reservation_id
     expire(store, identity)
 
     with ThreadPoolExecutor(2) as pool:
         attempts = list(
-            pool.map(lambda _: store.take_over(identity, rid, 1, 60), range(2))
+            pool.map(
+                lambda _: store.take_over(identity, reservation_id, 1, 60), range(2)
+            )
         )
 
     assert sorted(attempts, key=str) == [2, None]
@@ -159,14 +158,14 @@ def test_a_late_attempt_of_a_released_reservation_cannot_touch_the_next_one(
 def test_a_lease_is_renewed_only_for_the_attempt_that_owns_the_row(
     store: ReservationStore, identity: ReservationIdentity
 ) -> None:
-    rid = store.reserve(identity, START, 0.05).reservation_id
+    reservation_id = store.reserve(identity, START, 0.05).reservation_id
     expire(store, identity)
-    assert store.take_over(identity, rid, 1, 0.05) == 2
+    assert store.take_over(identity, reservation_id, 1, 0.05) == 2
     expire(store, identity)
-    assert store.take_over(identity, rid, 2, 60) == 3
+    assert store.take_over(identity, reservation_id, 2, 60) == 3
 
-    assert store.renew_lease(identity, rid, 2, 60) is False
-    assert store.renew_lease(identity, rid, 3, 60) is True
+    assert store.renew_lease(identity, reservation_id, 2, 60) is False
+    assert store.renew_lease(identity, reservation_id, 3, 60) is True
     row = store.find(identity)
     assert row is not None
     assert (row.attempt, row.lease_expired) == (3, False)
@@ -178,9 +177,11 @@ def test_a_start_takes_one_connection_for_all_its_statements(
     before = store.pool.get_stats().get("requests_num", 0)
 
     with store.holding_connection():
-        rid = store.reserve(identity, START, 60).reservation_id
+        reservation_id = store.reserve(identity, START, 60).reservation_id
         store.find(identity)
-        store.record_started(identity, rid, 1, "instance-1", b'{"id":"instance-1"}')
+        store.record_started(
+            identity, reservation_id, 1, "instance-1", b'{"id":"instance-1"}'
+        )
 
     assert store.pool.get_stats()["requests_num"] - before == 1
     assert store.find(identity).is_started  # type: ignore[union-attr]
@@ -247,11 +248,11 @@ def test_a_handed_back_connection_is_taken_again_by_the_next_statement(
 
 
 def test_a_row_from_before_reservation_ids_is_fenced_by_its_attempt_alone(
-    store: ReservationStore, identity: ReservationIdentity, database_url: str
+    store: ReservationStore, identity: ReservationIdentity, own_database: str
 ) -> None:
     store.reserve(identity, START, 0.05)
     # rows that existed when migration 0004 ran have no reservation id
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with psycopg.connect(own_database, autocommit=True) as conn:
         conn.execute(
             "UPDATE reservations SET reservation_id = NULL WHERE business_key = %s",
             (identity.business_key,),
