@@ -10,3 +10,6 @@ CONFLICT = "conflict"
 UNKNOWN = "unknown"
 # forwarded without a businessKey, so without a reservation
 UNPROTECTED = "unprotected"
+
+# the outcome metric's labels: a reserved start ends in one of these
+COUNTED = frozenset({CREATED, REPLAYED, ADOPTED, RELEASED, REJECTED, CONFLICT, UNKNOWN})

@@ -19,6 +19,7 @@ from gunicorn.http.errors import ParseException
 from gateway import links
 from gateway import metrics as gateway_metrics
 from gateway import openapi
+from gateway import outcomes
 from gateway import pass_through
 from gateway import tracing
 from gateway.config import Settings
@@ -138,13 +139,14 @@ def _start(target: StartTarget, named: bool) -> Response:
         decision.outcome = exc.outcome or exc.error_type
         raise
     finally:
+        decision.count()
         decision.log()
 
     return _start_response(result, gateway.settings)
 
 
 class _Decision:
-    """Collect what one start decided, and log it as one structured line."""
+    """Collect what one start decided; count it, and log it as one structured line."""
 
     def __init__(self, target: StartTarget) -> None:
         self.target = target
@@ -155,6 +157,11 @@ class _Decision:
     def settle(self, result: StartResult) -> None:
         self.outcome = result.outcome
         self.process_instance_id = result.process_instance_id
+
+    def count(self) -> None:
+        # a start without a businessKey passed unprotected, so it has no outcome
+        if self.business_key is not None and self.outcome in outcomes.COUNTED:
+            gateway_metrics.START_OUTCOMES.labels(self.outcome).inc()
 
     def log(self) -> None:
         # every start passes here, so build the structured fields only if used

@@ -38,14 +38,11 @@ from gateway.errors import StartTimedOut
 from gateway.metrics import DUPLICATE_INSTANCES
 from gateway.metrics import ENGINE_LATENCY
 from gateway.metrics import RECONCILIATIONS
-from gateway.metrics import START_OUTCOMES
 from gateway.outcomes import ADOPTED
-from gateway.outcomes import CONFLICT
 from gateway.outcomes import CREATED
 from gateway.outcomes import REJECTED
 from gateway.outcomes import RELEASED
 from gateway.outcomes import REPLAYED
-from gateway.outcomes import UNKNOWN
 from gateway.outcomes import UNPROTECTED
 from gateway.read_grants import ReadGrants
 from gateway.start_request import ReservationIdentity
@@ -126,7 +123,6 @@ class StartService:
         resolved = self._identity(request, headers, named)
         if isinstance(resolved, EngineAnswer):
             # the engine refused to describe the definition, so nothing is reserved
-            START_OUTCOMES.labels(REJECTED).inc()
             return _pass_through(resolved, REJECTED)
 
         pending = PendingStart(
@@ -154,11 +150,7 @@ class StartService:
             result = self._answer_existing(resolved, request, headers, reservation, url)
             if result is not None:
                 return result
-        START_OUTCOMES.labels(CONFLICT).inc()
-        raise StartInProgress(
-            f"{resolved.describe()} is reserved by a request still in flight",
-            retry_after=1,
-        )
+        raise _in_flight(resolved)
 
     def _check_engine_name(
         self, target: StartTarget, headers: Mapping[str, str], named: bool
@@ -185,7 +177,6 @@ class StartService:
         """Answer from another request's reservation; None means reserve again."""
         if reservation.fingerprint != request.fingerprint:
             instance_id = self._nameable_instance(identity, reservation, headers)
-            START_OUTCOMES.labels(REJECTED).inc()
             raise IdempotencyKeyReused(
                 f"{identity.describe()} was used for a start with other content",
                 processInstanceId=instance_id,
@@ -203,11 +194,7 @@ class StartService:
             return self._replay(identity, settled, headers)
         if settled.lease_expired:
             return self._take_over(identity, request, headers, settled, url)
-        START_OUTCOMES.labels(CONFLICT).inc()
-        raise StartInProgress(
-            f"{identity.describe()} is reserved by a request still in flight",
-            retry_after=1,
-        )
+        raise _in_flight(identity)
 
     def _wait_while_in_flight(
         self, identity: ReservationIdentity, reservation: Reservation
@@ -266,7 +253,6 @@ class StartService:
 
         result = self._adopt_or_forward_again(attempt, claimed.start.body, headers)
         if result is None:
-            START_OUTCOMES.labels(CONFLICT).inc()
             raise StartInProgress(
                 f"{claimed.identity.describe()} was taken over by a newer attempt",
                 retry_after=1,
@@ -297,7 +283,6 @@ class StartService:
         if self.settings.replay_authorization:
             self._refuse_unreadable(identity, instance_id, headers)
 
-        START_OUTCOMES.labels(REPLAYED).inc()
         log.info("replayed instance %s for %s", instance_id, identity.describe())
         return StartResult(
             200,
@@ -342,7 +327,6 @@ class StartService:
             refusal.status,
             instance_id,
         )
-        START_OUTCOMES.labels(REJECTED).inc()
         raise ReplayRefused(
             f"the engine does not let this caller read the instance of "
             f"{identity.describe()}",
@@ -449,7 +433,6 @@ class StartService:
         if not released:
             # a newer attempt owns the row, and its outcome is its own
             return EngineUnavailable("the engine can't be reached", retry_after=1)
-        START_OUTCOMES.labels(RELEASED).inc()
         return StartNotSent("the engine can't be reached", retry_after=1)
 
     def _record_created(self, attempt: _Attempt, answer: EngineAnswer) -> StartResult:
@@ -457,7 +440,6 @@ class StartService:
         instance_id = _instance_id(answer.body)
         self._record(attempt, instance_id, answer.body)
         log.info("created %s as instance %s", attempt.identity.describe(), instance_id)
-        START_OUTCOMES.labels(CREATED).inc()
         return StartResult(
             answer.status,
             answer.body,
@@ -470,7 +452,6 @@ class StartService:
     def _release(self, attempt: _Attempt, answer: EngineAnswer) -> StartResult:
         """Delete the reservation of a start that the engine refused."""
         self.store.release(attempt.identity, attempt.reservation_id, attempt.number)
-        START_OUTCOMES.labels(RELEASED).inc()
         log.info(
             "released %s: the engine answered %d",
             attempt.identity.describe(),
@@ -480,7 +461,6 @@ class StartService:
 
     def _keep_pending(self, attempt: _Attempt, answer: EngineAnswer) -> StartResult:
         """Pass a refusal through, leaving the reservation for a caller who can see."""
-        START_OUTCOMES.labels(REJECTED).inc()
         log.warning(
             "kept %s pending at attempt %d: the engine refused this caller with %d,"
             " and an earlier attempt may have started it",
@@ -519,7 +499,6 @@ class StartService:
         raise self._unknown(attempt, timed_out)
 
     def _unknown(self, attempt: _Attempt, timed_out: bool) -> StartOutcomeUnknown:
-        START_OUTCOMES.labels(UNKNOWN).inc()
         # the lease must run out before anyone may forward this start again
         retry_after = int(self.settings.lease) + 1
         message = (
@@ -546,7 +525,6 @@ class StartService:
         body = self._start_response(identity, instance)
         self._record(attempt, instance.id, body)
         log.info("adopted instance %s for %s", instance.id, identity.describe())
-        START_OUTCOMES.labels(ADOPTED).inc()
         return StartResult(
             200,
             body,
@@ -720,6 +698,13 @@ class _DefinitionCache:
             if len(self._entries) >= self.MAX_ENTRIES:
                 self._entries.clear()
             self._entries[key] = value
+
+
+def _in_flight(identity: ReservationIdentity) -> StartInProgress:
+    return StartInProgress(
+        f"{identity.describe()} is reserved by a request still in flight",
+        retry_after=1,
+    )
 
 
 def _pass_through(answer: EngineAnswer, outcome: str) -> StartResult:
