@@ -64,7 +64,7 @@ campaign: $(INSTALLED) $(OPERATON_JAR)
 bench-deps: $(INSTALLED) test-deps
 	$(BIN)/pip install -q -e '.[test,bench]'
 
-# D, G, R, S, L, G10M side by side, pinned and unpinned, into bench/results/latest.*
+# D, G, DP, GP, R, S, L, G10M side by side, pinned and unpinned, into bench/results/latest.*
 # BENCH_QUICK=1 for a smoke run; PROFILE=1 adds a py-spy flame graph
 bench: $(OPERATON_JAR) bench-deps
 	$(BIN)/python -m bench.run $(if $(PROFILE),--profile)

@@ -9,6 +9,8 @@ R   replays of recorded keys through the gateway, with the replay
 S   new starts through the gateway to the instant engine stub
 L   pgbench running the gateway's reserve and record SQL: the database limit
 W   wrk straight at the stub: the load generator's own ceiling
+DP  D, to the engine that keeps its data in PostgreSQL instead of H2
+GP  G, through the gateway to that engine
 G10M, S10M, D10M  G, S and D again once the table holds the bulk-loaded rows:
     S10M shows the table's effect without the engine's cost on top, D10M how
     much the engine itself drifted in the meantime
@@ -23,7 +25,9 @@ from pathlib import Path
 from bench import load
 from bench import pgbench
 from bench.figures import LoadFigures
+from bench.servers import Engine
 from bench.stack import ENGINE_GATEWAY
+from bench.stack import ENGINE_ON_POSTGRES_GATEWAY
 from bench.stack import NO_CACHE_GATEWAY
 from bench.stack import NO_CHECK_GATEWAY
 from bench.stack import STUB_GATEWAY
@@ -54,15 +58,23 @@ class Case:
     run: Runner
 
 
-def _engine_base(context: Context) -> str:
-    return context.stack.engine.url.removesuffix("/engine-rest")
+def _direct(engine: Callable[[Stack], Engine]) -> Runner:
+    def run(
+        context: Context, connections: int, seconds: float, tag: str
+    ) -> LoadFigures:
+        base = engine(context.stack).url.removesuffix("/engine-rest")
+        target = load.new_keys(base, tag)
+        return load.run_wrk(target, connections, seconds, context.stack.pinning.others)
+
+    return run
 
 
-def _direct(
-    context: Context, connections: int, seconds: float, tag: str
-) -> LoadFigures:
-    target = load.new_keys(_engine_base(context), tag)
-    return load.run_wrk(target, connections, seconds, context.stack.pinning.others)
+def _in_memory_engine(stack: Stack) -> Engine:
+    return stack.engine
+
+
+def _engine_on_postgres(stack: Stack) -> Engine:
+    return stack.engine_on_postgres
 
 
 def _through(gateway: str) -> Runner:
@@ -106,7 +118,7 @@ def _database(
     )
 
 
-D = Case("D", "direct to the engine, new keys", _direct)
+D = Case("D", "direct to the engine, new keys", _direct(_in_memory_engine))
 G = Case("G", "through the gateway to the engine, new keys", _through(ENGINE_GATEWAY))
 R_CHECK = Case("R_check", "replays, authorization check on", _replays(ENGINE_GATEWAY))
 R_NOCACHE = Case(
@@ -122,8 +134,20 @@ L = Case("L", "pgbench: the gateway's reserve + record SQL", _database)
 W = Case("W", "wrk straight at the stub: wrk's ceiling", _stub_direct)
 G10M = Case("G10M", "G with the bulk-loaded table", _through(ENGINE_GATEWAY))
 S10M = Case("S10M", "S with the bulk-loaded table", _through(STUB_GATEWAY))
-D10M = Case("D10M", "D at the same time as G10M (engine drift)", _direct)
+D10M = Case(
+    "D10M", "D at the same time as G10M (engine drift)", _direct(_in_memory_engine)
+)
+DP = Case(
+    "DP",
+    "direct to the engine on PostgreSQL, new keys",
+    _direct(_engine_on_postgres),
+)
+GP = Case(
+    "GP",
+    "through the gateway to the engine on PostgreSQL, new keys",
+    _through(ENGINE_ON_POSTGRES_GATEWAY),
+)
 
-BEFORE_BULK = (D, G, R_CHECK, R_NOCACHE, R_NOCHECK, S, L, W)
+BEFORE_BULK = (D, G, DP, GP, R_CHECK, R_NOCACHE, R_NOCHECK, S, L, W)
 AFTER_BULK = (G10M, S10M, D10M)
 ALL = BEFORE_BULK + AFTER_BULK

@@ -13,7 +13,15 @@ from bench import ratios
 
 log = logging.getLogger(__name__)
 
-_CPU_COLUMNS = ("gateway", "postgres", "engine", "stub", "load_generator")
+_CPU_COLUMNS = (
+    "gateway",
+    "postgres",
+    "engine",
+    "engine_pg",
+    "engine_postgres",
+    "stub",
+    "load_generator",
+)
 
 
 def write_json(document: dict[str, Any], path: Path) -> None:
@@ -86,7 +94,7 @@ def _ratio_table(modes: dict[str, Any]) -> str:
     for index, ratio in enumerate(ratios.RATIOS):
         cells = [_ratio_cell(evaluated[name][index]) for name in names]
         lines.append(f"| {ratio.label} | " + " | ".join(cells) + " |")
-    for gateway in ("engine", "engine-nocheck", "engine-nocache", "stub"):
+    for gateway in modes[names[0]]["memory_kib"]:
         cells = [_rss_cell(modes[name]["memory_kib"].get(gateway)) for name in names]
         lines.append(
             f"| RSS per worker, gateway `{gateway}` (MiB) | " + " | ".join(cells) + " |"

@@ -21,12 +21,14 @@ from bench import procfs
 from devenv.engine import jar_path
 from devenv.ports import free_port
 from devenv.ports import wait_until
+from devenv.postgres import SUPERUSER
 from devenv.postgres import LocalPostgres
 
 log = logging.getLogger(__name__)
 
 GATEWAY = str(Path(sys.executable).parent / "gateway")
 DATABASE = "bench"
+ENGINE_DATABASE = "engine"
 # applied with ALTER SYSTEM before the benchmark starts; three gateways of two
 # workers may each open a pool of GATEWAY_THREADS connections, plus pgbench
 POSTGRES_SETTINGS = {
@@ -96,13 +98,55 @@ class Database:
         self.cluster.stop()
 
 
-class Engine:
-    """The bundled Operaton engine, started from its jar with a benchmark heap."""
+class EngineDatabase:
+    """A PostgreSQL cluster of the engine's own, as an engine runs in production.
 
-    def __init__(self, log_path: Path, heap: str) -> None:
+    It is a cluster apart from the gateway's, so that it can share the engine's
+    CPUs: the engine and its database together are what the gateway fronts.
+    """
+
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        root.chmod(0o755)
+        # durable, like the gateway's: a production engine waits for its commits
+        self.cluster = LocalPostgres(root / "postgres", free_port(), durable=True)
+
+    @property
+    def pid(self) -> int:
+        """Return the postmaster's pid, the first line of its pid file."""
+        pid_file = self.cluster.data / "postmaster.pid"
+        return int(pid_file.read_text().split("\n", 1)[0])
+
+    @property
+    def jdbc_url(self) -> str:
+        """Return the JDBC URL of the engine's database."""
+        return f"jdbc:postgresql://127.0.0.1:{self.cluster.port}/{ENGINE_DATABASE}"
+
+    def start(self) -> None:
+        """Start the cluster and create the empty database the engine fills."""
+        self.cluster.start()
+        self.cluster.create_database(ENGINE_DATABASE)
+        log.info("engine's PostgreSQL pid %d on port %d", self.pid, self.cluster.port)
+
+    def stop(self) -> None:
+        """Stop the cluster (pg_ctl stop, which signals only its postmaster)."""
+        self.cluster.stop()
+
+
+class Engine:
+    """The bundled Operaton engine, started from its jar with a benchmark heap.
+
+    Without a database it keeps its data in H2 in memory, as in the tests; with
+    one it uses that PostgreSQL database and creates the engine's schema there.
+    """
+
+    def __init__(
+        self, log_path: Path, heap: str, database: EngineDatabase | None = None
+    ) -> None:
         self.port = free_port()
         self.log_path = log_path
         self.heap = heap
+        self.database = database
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -133,6 +177,12 @@ class Engine:
             f"--server.port={self.port}",
             "--server.address=127.0.0.1",
         ]
+        if self.database is not None:
+            command += [
+                f"--spring.datasource.url={self.database.jdbc_url}",
+                f"--spring.datasource.username={SUPERUSER}",
+                "--spring.datasource.password=",
+            ]
         with self.log_path.open("ab") as output:
             self.process = subprocess.Popen(  # noqa: S603 -- our own command line
                 command, stdout=output, stderr=subprocess.STDOUT

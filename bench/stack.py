@@ -1,9 +1,14 @@
 """Start every server of one pinning mode, and stop exactly those again.
 
-One stack is PostgreSQL, the engine, the engine stub and four gateways: one in
+One stack is PostgreSQL, the engine, the engine stub and five gateways: one in
 front of the engine, one in front of it with the replay authorization check off,
 one with the check on but its cache of the engine's answers off, and one in
-front of the stub. All four share the one reservations table.
+front of the stub. All of them share the one reservations table.
+
+The engine keeps its data in H2 in memory, as in the tests. A second engine
+keeps its data in a PostgreSQL cluster of its own, as production engines do,
+and the fifth gateway fronts it: an in-memory engine is several times faster
+than one on a real database, so it flatters what the gateway costs.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from bench.pinning import affinity_of
 from bench.pinning import launched_on
 from bench.servers import Database
 from bench.servers import Engine
+from bench.servers import EngineDatabase
 from bench.servers import Gateway
 from bench.settings import BenchSettings
 from bench.stub import EngineStub
@@ -28,6 +34,7 @@ ENGINE_GATEWAY = "engine"
 NO_CHECK_GATEWAY = "engine-nocheck"
 NO_CACHE_GATEWAY = "engine-nocache"
 STUB_GATEWAY = "stub"
+ENGINE_ON_POSTGRES_GATEWAY = "engine-pg"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +44,8 @@ class Stack:
     pinning: Pinning
     database: Database
     engine: Engine
+    engine_on_postgres: Engine
+    engine_database: EngineDatabase
     stub: EngineStub
     gateways: dict[str, Gateway]
 
@@ -46,6 +55,8 @@ class Stack:
             "gateway": [gateway.pid for gateway in self.gateways.values()],
             "postgres": [self.database.pid],
             "engine": [self.engine.pid],
+            "engine_pg": [self.engine_on_postgres.pid],
+            "engine_postgres": [self.engine_database.pid],
             "stub": [self.stub.pid],
         }
 
@@ -54,6 +65,8 @@ class Stack:
         found = {
             "postgres": affinity_of(self.database.pid),
             "engine": affinity_of(self.engine.pid),
+            "engine_pg": affinity_of(self.engine_on_postgres.pid),
+            "engine_postgres": affinity_of(self.engine_database.pid),
             "stub": affinity_of(self.stub.pid),
         }
         for name, gateway in self.gateways.items():
@@ -76,9 +89,17 @@ def start_stack(
         stop.callback(database.stop)
         database.start()
     engine = Engine(root / "engine.log", settings.engine_heap)
+    engine_database = EngineDatabase(root / "engine-db")
+    engine_on_postgres = Engine(
+        root / "engine-pg.log", settings.engine_heap, engine_database
+    )
     with launched_on(pinning.engine):
         stop.callback(engine.stop)
         engine.start()
+        stop.callback(engine_database.stop)
+        engine_database.start()
+        stop.callback(engine_on_postgres.stop)
+        engine_on_postgres.start()
     stub = EngineStub(root / "stub")
     gateway_env = {
         "GATEWAY_WORKERS": str(gateway_workers(settings, pinning)),
@@ -103,6 +124,13 @@ def start_stack(
             {**gateway_env, "GATEWAY_REPLAY_AUTHORIZATION_CACHE": "0"},
         ),
         STUB_GATEWAY: Gateway(STUB_GATEWAY, root, database.url, stub.url, gateway_env),
+        ENGINE_ON_POSTGRES_GATEWAY: Gateway(
+            ENGINE_ON_POSTGRES_GATEWAY,
+            root,
+            database.url,
+            engine_on_postgres.url,
+            gateway_env,
+        ),
     }
     with launched_on(pinning.others):
         stop.callback(stub.stop)
@@ -110,6 +138,8 @@ def start_stack(
         for gateway in gateways.values():
             stop.callback(gateway.stop)
             gateway.start()
-    stack = Stack(pinning, database, engine, stub, gateways)
+    stack = Stack(
+        pinning, database, engine, engine_on_postgres, engine_database, stub, gateways
+    )
     log.info("%s stack is up: %s", pinning.name, stack.affinities())
     return stack

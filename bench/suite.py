@@ -60,9 +60,10 @@ def run_mode(
 
 
 def _warm_engine(settings: BenchSettings, context: Context) -> None:
-    """Load the engine until its JIT has compiled the start path."""
-    log.info("warming the engine up for %.0fs", settings.engine_warmup)
-    cases.D.run(context, 16, settings.engine_warmup, _tag("warm"))
+    """Load each engine until its JIT has compiled the start path."""
+    for case in (cases.D, cases.DP):
+        log.info("warming %s's engine up for %.0fs", case.name, settings.engine_warmup)
+        case.run(context, 16, settings.engine_warmup, _tag("warm"))
 
 
 def _measure_phase(
