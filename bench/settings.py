@@ -52,8 +52,8 @@ def load_settings(
         repeats=int(_number(env, "BENCH_REPEATS", 1 if quick else 3)),
         bulk_rows=int(_number(env, "BENCH_ROWS", 200_000 if quick else 10_000_000)),
         replay_keys=int(_number(env, "BENCH_REPLAY_KEYS", 100 if quick else 1000)),
-        # the engine's JIT needs a minute or so of load before it is steady: with
-        # 30 s, D at c=1 still tripled over the repeats of one run
+        # the engine's JIT needs tens of seconds of load before it is steady; even
+        # after 60 s, D at c=1 still speeds up over the repeats of one run
         engine_warmup=_number(env, "BENCH_ENGINE_WARMUP", 3.0 if quick else 60.0),
         concurrencies=_integers(env, "BENCH_CONCURRENCY", (1, 16)),
         pinnings=_pinnings(env),
