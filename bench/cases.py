@@ -69,14 +69,6 @@ def _direct(engine: Callable[[Stack], Engine]) -> Runner:
     return run
 
 
-def _in_memory_engine(stack: Stack) -> Engine:
-    return stack.engine
-
-
-def _engine_on_postgres(stack: Stack) -> Engine:
-    return stack.engine_on_postgres
-
-
 def _through(gateway: str) -> Runner:
     def run(
         context: Context, connections: int, seconds: float, tag: str
@@ -118,7 +110,7 @@ def _database(
     )
 
 
-D = Case("D", "direct to the engine, new keys", _direct(_in_memory_engine))
+D = Case("D", "direct to the engine, new keys", _direct(lambda stack: stack.engine))
 G = Case("G", "through the gateway to the engine, new keys", _through(ENGINE_GATEWAY))
 R_CHECK = Case("R_check", "replays, authorization check on", _replays(ENGINE_GATEWAY))
 R_NOCACHE = Case(
@@ -135,12 +127,14 @@ W = Case("W", "wrk straight at the stub: wrk's ceiling", _stub_direct)
 G10M = Case("G10M", "G with the bulk-loaded table", _through(ENGINE_GATEWAY))
 S10M = Case("S10M", "S with the bulk-loaded table", _through(STUB_GATEWAY))
 D10M = Case(
-    "D10M", "D at the same time as G10M (engine drift)", _direct(_in_memory_engine)
+    "D10M",
+    "D at the same time as G10M (engine drift)",
+    _direct(lambda stack: stack.engine),
 )
 DP = Case(
     "DP",
     "direct to the engine on PostgreSQL, new keys",
-    _direct(_engine_on_postgres),
+    _direct(lambda stack: stack.engine_on_postgres),
 )
 GP = Case(
     "GP",

@@ -73,9 +73,8 @@ class Database:
 
     @property
     def pid(self) -> int:
-        """Return the postmaster's pid, the first line of its pid file."""
-        pid_file = self.cluster.data / "postmaster.pid"
-        return int(pid_file.read_text().split("\n", 1)[0])
+        """Return the postmaster's pid."""
+        return self.cluster.pid
 
     def start(self) -> None:
         """Start the cluster, tune it, and create and migrate the database."""
@@ -113,9 +112,8 @@ class EngineDatabase:
 
     @property
     def pid(self) -> int:
-        """Return the postmaster's pid, the first line of its pid file."""
-        pid_file = self.cluster.data / "postmaster.pid"
-        return int(pid_file.read_text().split("\n", 1)[0])
+        """Return the postmaster's pid."""
+        return self.cluster.pid
 
     @property
     def jdbc_url(self) -> str:

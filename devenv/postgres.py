@@ -47,6 +47,12 @@ class LocalPostgres:
         """Return the URL of one database of this cluster."""
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
+    @property
+    def pid(self) -> int:
+        """Return the running postmaster's pid, the first line of its pid file."""
+        pid_file = self.data / "postmaster.pid"
+        return int(pid_file.read_text().split("\n", 1)[0])
+
     def start(self) -> None:
         """Initialise the cluster if needed, then start it and wait for it."""
         if not (self.data / "PG_VERSION").exists():
