@@ -7,12 +7,14 @@ so, and that decision belongs to the start logic, not to the transport.
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import logging
 import time
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from typing import Any
+from typing import Protocol
 from urllib.parse import quote
 from urllib.parse import urlencode
 
@@ -24,6 +26,7 @@ from urllib3.exceptions import NewConnectionError
 from urllib3.exceptions import ReadTimeoutError
 
 from gateway.config import Settings
+from gateway.engine_connections import EngineConnections
 from gateway.start_request import ReservationIdentity
 from gateway.start_request import StartTarget
 
@@ -62,12 +65,20 @@ class EngineOutcomeUnknown(Exception):
         self.timed_out = timed_out
 
 
+class AnswerHeaders(Protocol):
+    """An answer's headers, looked up by name without regard to case."""
+
+    def get(self, name: str, /) -> str | None:
+        """Return the header's value, or None when the answer lacks it."""
+        ...
+
+
 @dataclasses.dataclass(frozen=True)
 class EngineAnswer:
     """A complete answer from the engine."""
 
     status: int
-    headers: Mapping[str, str]
+    headers: AnswerHeaders
     body: bytes
 
     @property
@@ -100,10 +111,16 @@ class FoundInstance:
 
 
 class EngineClient:
-    """Talk to the engine over pooled connections with explicit timeouts."""
+    """Talk to the engine over kept-alive connections with explicit timeouts.
+
+    Starts and reads go over each thread's own connection; pass-through streams
+    over a urllib3 pool.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.base = settings.engine_base
+        self._read_timeout = settings.engine_timeout
+        self.connections = EngineConnections(self.base, settings.engine_connect_timeout)
         self.timeout = urllib3.Timeout(
             connect=settings.engine_connect_timeout, read=settings.engine_timeout
         )
@@ -147,21 +164,7 @@ class EngineClient:
         outgoing = forwardable_headers(headers)
         outgoing["Content-Type"] = "application/json"
         outgoing["Accept"] = "application/json"
-        try:
-            response = self.http.urlopen(
-                "POST", self._target(url), body=body, headers=outgoing
-            )
-        except (ConnectTimeoutError, NewConnectionError) as exc:
-            raise EngineUnreachable(str(exc)) from exc
-        except ReadTimeoutError as exc:
-            raise EngineOutcomeUnknown(
-                f"no answer within {self.timeout.read_timeout}s", True
-            ) from exc
-        except HTTPError as exc:
-            # the connection broke after the request went out, or while it did
-            raise EngineOutcomeUnknown(f"connection lost: {exc}", False) from exc
-        # urllib3's header dict, which looks names up without regard to case
-        return EngineAnswer(response.status, response.headers, response.data)
+        return self._call("POST", url, body, outgoing, self._read_timeout)
 
     def get(
         self, url: str, headers: Mapping[str, str], timeout: float | None = None
@@ -169,21 +172,7 @@ class EngineClient:
         """Make a read-only call to the engine."""
         outgoing = forwardable_headers(headers)
         outgoing["Accept"] = "application/json"
-        try:
-            response = self.http.urlopen(
-                "GET",
-                self._target(url),
-                headers=outgoing,
-                timeout=timeout or self.timeout,
-            )
-        except (ConnectTimeoutError, NewConnectionError) as exc:
-            raise EngineUnreachable(str(exc)) from exc
-        except HTTPError as exc:
-            raise EngineOutcomeUnknown(
-                str(exc), isinstance(exc, ReadTimeoutError)
-            ) from exc
-        # urllib3's header dict, which looks names up without regard to case
-        return EngineAnswer(response.status, response.headers, response.data)
+        return self._call("GET", url, None, outgoing, timeout or self._read_timeout)
 
     def process_definition(
         self,
@@ -290,6 +279,37 @@ class EngineClient:
             return True, None
         version = answer.json().get("version")
         return True, str(version) if version is not None else None
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        timeout: float,
+    ) -> EngineAnswer:
+        """Make one call on this thread's connection and read the whole answer."""
+        target = self._target(url)
+        try:
+            connection = self.connections.acquire(timeout)
+        except OSError as exc:
+            raise EngineUnreachable(str(exc)) from exc
+
+        try:
+            connection.request(method, target, body=body, headers=headers)
+            response = connection.getresponse()
+            data = response.read()
+        except TimeoutError as exc:
+            self.connections.discard()
+            raise EngineOutcomeUnknown(f"no answer within {timeout}s", True) from exc
+        except (OSError, http.client.HTTPException) as exc:
+            # the connection broke after the request went out, or while it did
+            self.connections.discard()
+            raise EngineOutcomeUnknown(f"connection lost: {exc}", False) from exc
+
+        if response.will_close:
+            self.connections.discard()
+        return EngineAnswer(response.status, response.headers, data)
 
     def _target(self, url: str) -> str:
         """Return the request target of a URL under the engine's base URL."""

@@ -1,0 +1,123 @@
+"""Each thread's kept-alive connection to the engine: reuse, and what ends it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer
+
+import pytest
+
+from gateway.config import Settings
+from gateway.engine import EngineClient
+
+
+class _Server(ThreadingHTTPServer):
+    """Count the connections it accepts, and close each after one answer if asked."""
+
+    daemon_threads = True
+
+    def __init__(self, close_after_answer: bool, say_close: bool) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.close_after_answer = close_after_answer
+        self.say_close = say_close
+        self.connections = 0
+        self.closed = threading.Event()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.connections += 1
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        if self.server.say_close:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(b"[]")
+        self.wfile.flush()
+        if self.server.close_after_answer:
+            # an idle keep-alive connection that the server drops without a
+            # word, as a server does once its keep-alive timeout has passed
+            self.close_connection = True
+
+    def finish(self) -> None:
+        super().finish()
+        self.server.closed.set()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+def _serve(close_after_answer: bool = False, say_close: bool = False) -> _Server:
+    server = _Server(close_after_answer, say_close)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def server() -> Iterator[_Server]:
+    running = _serve()
+    yield running
+    running.shutdown()
+    running.server_close()
+
+
+def _client(server: _Server) -> tuple[EngineClient, str]:
+    base = f"http://127.0.0.1:{server.server_port}/engine-rest"
+    return EngineClient(Settings(engine_url=base)), f"{base}/process-instance"
+
+
+def test_a_thread_keeps_one_connection_for_its_calls(server: _Server) -> None:
+    client, url = _client(server)
+
+    answers = [client.get(url, {}) for _ in range(5)]
+
+    assert [answer.status for answer in answers] == [200] * 5
+    assert server.connections == 1
+
+
+def test_each_thread_has_its_own_connection(server: _Server) -> None:
+    client, url = _client(server)
+    statuses: list[int] = []
+
+    def call_twice() -> None:
+        statuses.extend(client.get(url, {}).status for _ in range(2))
+
+    threads = [threading.Thread(target=call_twice) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert statuses == [200] * 6
+    assert server.connections == 3
+
+
+@pytest.mark.parametrize(
+    ("close_after_answer", "say_close"),
+    [(True, False), (True, True)],
+    ids=["dropped-while-idle", "connection-close"],
+)
+def test_a_connection_the_engine_closed_is_replaced_before_the_next_call(
+    close_after_answer: bool, say_close: bool
+) -> None:
+    server = _serve(close_after_answer, say_close)
+    client, url = _client(server)
+
+    first = client.get(url, {})
+    # the engine has closed its end before the next call is made
+    assert server.closed.wait(5)
+    second = client.get(url, {})
+    server.shutdown()
+    server.server_close()
+
+    assert (first.status, second.status) == (200, 200)
+    assert server.connections == 2
