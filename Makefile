@@ -7,6 +7,9 @@ MVN := mvn -q -B -f engine/pom.xml
 ENGINE_SOURCES := engine/pom.xml $(shell find engine/src -type f 2>/dev/null)
 OPERATON_JAR := engine/target/operaton/test-engine.jar
 CAMUNDA_JAR := engine/target/camunda/test-engine.jar
+# the benchmark's open-loop load generator, built from the Go module proxy
+VEGETA := build/bin/vegeta
+VEGETA_MODULE := github.com/tsenart/vegeta/v12@v12.13.0
 
 .PHONY: install engines lint format test test-deps test-operaton test-contract-camunda campaign fuzz bench bench-deps profile run clean
 
@@ -46,10 +49,13 @@ ifneq ($(MISSING_PACKAGES),)
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(MISSING_PACKAGES)
 endif
 
+$(VEGETA):
+	GOBIN=$(abspath build/bin) go install $(VEGETA_MODULE)
+
 # the whole suite against Operaton, then the engine contract against Camunda 7.24
 test: lint test-operaton test-contract-camunda
 
-test-operaton: $(INSTALLED) $(OPERATON_JAR) test-deps
+test-operaton: $(INSTALLED) $(OPERATON_JAR) test-deps $(VEGETA)
 	ENGINE_FLAVOR=operaton $(BIN)/pytest
 
 test-contract-camunda: $(INSTALLED) $(CAMUNDA_JAR)
@@ -60,8 +66,8 @@ CAMPAIGN_TRIALS ?= 30
 campaign: $(INSTALLED) $(OPERATON_JAR)
 	CAMPAIGN_TRIALS=$(CAMPAIGN_TRIALS) $(BIN)/pytest -m campaign -s
 
-# the benchmark's tools: Debian's wrk and nginx (test-deps), matplotlib and py-spy
-bench-deps: $(INSTALLED) test-deps
+# the benchmark's tools: Debian's wrk and nginx (test-deps), vegeta, matplotlib and py-spy
+bench-deps: $(INSTALLED) test-deps $(VEGETA)
 	$(BIN)/pip install -q -e '.[test,bench]'
 
 # D, G, DP, GP, R, S, L, G10M side by side, pinned and unpinned, into bench/results/latest.*

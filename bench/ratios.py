@@ -100,3 +100,31 @@ def _evaluate(ratio: Ratio, found: dict[str, Any]) -> dict[str, Any]:
 
 def _runs(found: dict[str, Any], case: str, concurrency: int) -> Any:
     return found.get(case, {}).get("concurrency", {}).get(str(concurrency))
+
+
+def sustained_rates(swept: dict[str, Any] | None, case: str) -> list[int]:
+    """Return the highest rate that each repeat of an open-loop case sustained.
+
+    A repeat that fell behind at the lowest rate counts as 0.
+    """
+    if not swept or case not in swept["cases"]:
+        return []
+    return [run["sustained_rate"] or 0 for run in swept["cases"][case]]
+
+
+def open_loop_ratio(swept: dict[str, Any] | None) -> dict[str, Any]:
+    """Return GP's highest sustained arrival rate against DP's, with its spread."""
+    gateway = sustained_rates(swept, "GP")
+    engine = sustained_rates(swept, "DP")
+    if not gateway or not engine:
+        return {"value": None}
+    paired = [_divide(a, b) for a, b in zip(gateway, engine, strict=False)]
+    return {
+        "value": round(
+            _divide(statistics.median(gateway), statistics.median(engine)), 3
+        ),
+        "paired_min": round(min(paired), 3),
+        "paired_max": round(max(paired), 3),
+        "GP": gateway,
+        "DP": engine,
+    }

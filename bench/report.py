@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ def render(document: dict[str, Any]) -> str:
     parts = [_header(document), _ratio_table(modes)]
     for name, mode in modes.items():
         parts.append(_case_table(name, mode, document["meta"]["settings"]))
+        parts.append(_open_loop_table(name, mode.get("open_loop")))
     parts.append(_cpu_table(modes))
     parts.append(_memory_table(modes))
     parts.append(_method(document))
@@ -94,6 +96,17 @@ def _ratio_table(modes: dict[str, Any]) -> str:
     for index, ratio in enumerate(ratios.RATIOS):
         cells = [_ratio_cell(evaluated[name][index]) for name in names]
         lines.append(f"| {ratio.label} | " + " | ".join(cells) + " |")
+    cells = [
+        _ratio_cell(
+            {**ratios.open_loop_ratio(modes[name].get("open_loop")), "unit": "x"}
+        )
+        for name in names
+    ]
+    lines.append(
+        "| GP/DP highest sustained arrival rate, open loop | "
+        + " | ".join(cells)
+        + " |"
+    )
     for gateway in modes[names[0]]["memory_kib"]:
         cells = [_rss_cell(modes[name]["memory_kib"].get(gateway)) for name in names]
         lines.append(
@@ -145,6 +158,56 @@ def _case_table(name: str, mode: dict[str, Any], settings: dict[str, Any]) -> st
                 f"| {errors} |"
             )
     return "\n".join([*lines, ""])
+
+
+def _open_loop_table(name: str, swept: dict[str, Any] | None) -> str:
+    if not swept:
+        return ""
+    criteria = swept["sustained_when"]
+    lines = [
+        f"## {name}: open loop, starts arriving at a fixed rate (vegeta)",
+        "",
+        f"Each repeat raises the rate, {swept['seconds']:g} s per step, until the"
+        " case falls behind: vegeta sent fewer than"
+        f" {criteria['share_sent']:.0%} of the starts the rate asks for, a start"
+        f" got no 2xx, or the p99 rose over {criteria['p99_ms_at_most']:.0f} ms"
+        " (the starts queued)."
+        " Highest sustained rate per repeat; then the median p50 and p99 of the"
+        " repeats at each rate.",
+        "",
+    ]
+    for case in swept["cases"]:
+        rates = ratios.sustained_rates(swept, case)
+        lines.append(f"- {case}: sustained {', '.join(f'{r}/s' for r in rates)}")
+    lines += [
+        "",
+        "| rate/s | "
+        + " | ".join(
+            f"{case} req/s | {case} p50 ms | {case} p99 ms" for case in swept["cases"]
+        )
+        + " |",
+        "|---|" + "---|" * 3 * len(swept["cases"]),
+    ]
+    for rate in swept["rates"]:
+        cells = []
+        for runs in swept["cases"].values():
+            steps = [s for run in runs for s in run["steps"] if s["rate"] == rate]
+            cells += _step_cells(steps)
+        if any(cell != "" for cell in cells):
+            lines.append(f"| {rate} | " + " | ".join(cells) + " |")
+    return "\n".join([*lines, ""])
+
+
+def _step_cells(steps: list[dict[str, Any]]) -> list[str]:
+    if not steps:
+        return ["", "", ""]
+    behind = sum(not step["sustained"] for step in steps)
+    mark = f" ({behind} behind)" if behind else ""
+    return [
+        f"{statistics.median(step['throughput'] for step in steps):.1f}{mark}",
+        f"{statistics.median(step['p50_ms'] for step in steps):.1f}",
+        f"{statistics.median(step['p99_ms'] for step in steps):.1f}",
+    ]
 
 
 def _spread(values: dict[str, float], digits: int) -> str:

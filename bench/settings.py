@@ -23,6 +23,8 @@ class BenchSettings:
     replay_keys: int
     engine_warmup: float
     concurrencies: tuple[int, ...]
+    # the arrival rates of the open loop, per second, swept upwards
+    open_rates: tuple[int, ...]
     pinnings: tuple[str, ...]
     # None: one worker per CPU that the gateway may use in a pinning mode
     gateway_workers: int | None
@@ -56,6 +58,11 @@ def load_settings(
         # after 60 s, D at c=1 still speeds up over the repeats of one run
         engine_warmup=_number(env, "BENCH_ENGINE_WARMUP", 3.0 if quick else 60.0),
         concurrencies=_integers(env, "BENCH_CONCURRENCY", (1, 16)),
+        open_rates=_integers(
+            env,
+            "BENCH_OPEN_RATES",
+            (50, 100) if quick else tuple(range(150, 425, 25)),
+        ),
         pinnings=_pinnings(env),
         gateway_workers=(
             int(_number(env, "BENCH_WORKERS", 1)) if env.get("BENCH_WORKERS") else None

@@ -15,6 +15,7 @@ from typing import Any
 
 from bench import cases
 from bench import dataset
+from bench import open_loop
 from bench import procfs
 from bench import stats
 from bench.cases import Case
@@ -24,6 +25,7 @@ from bench.figures import LoadFigures
 from bench.profiler import Profile
 from bench.settings import BenchSettings
 from bench.stack import ENGINE_GATEWAY
+from bench.stack import ENGINE_ON_POSTGRES_GATEWAY
 from bench.stack import Stack
 from bench.stack import gateway_workers
 
@@ -43,6 +45,7 @@ def run_mode(
     )
     results: dict[str, Any] = {}
     _measure_phase(settings, context, cases.BEFORE_BULK, results)
+    swept = _sweep_open_loop(settings, context)
     profiled = _profile(settings, context, profile_to) if profile_to else None
     log.info("bulk-loading %d rows", settings.bulk_rows)
     bulk = dataset.bulk_load(stack.database.url, settings.bulk_rows)
@@ -53,6 +56,7 @@ def run_mode(
         "gateway_workers": gateway_workers(settings, stack.pinning),
         "affinity": stack.affinities(),
         "cases": results,
+        "open_loop": swept,
         "bulk_load": bulk,
         "memory_kib": _memory(stack),
         "profile": profiled,
@@ -135,6 +139,66 @@ def _measure(
             figures.non_2xx,
         )
     return figures, record
+
+
+def _sweep_open_loop(settings: BenchSettings, context: Context) -> dict[str, Any]:
+    """Raise the arrival rate of new starts until DP, then GP, falls behind.
+
+    Each repeat sweeps the rates upwards and stops a case at the first rate it
+    does not sustain; the highest rate it sustained is that repeat's figure.
+    """
+    stack = context.stack
+    bases = {
+        cases.DP.name: stack.engine_on_postgres.url.removesuffix("/engine-rest"),
+        cases.GP.name: stack.gateways[ENGINE_ON_POSTGRES_GATEWAY].url,
+    }
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in bases}
+    for repeat in range(settings.repeats):
+        for name, base in bases.items():
+            runs[name].append(_sweep(settings, context, name, base, repeat))
+    return {
+        "rates": list(settings.open_rates),
+        "seconds": settings.duration,
+        "sustained_when": {
+            "share_sent": open_loop.SENT_SHARE,
+            "p99_ms_at_most": open_loop.SUSTAINED_P99_MS,
+            "errors_and_non_2xx": 0,
+        },
+        "cases": runs,
+    }
+
+
+def _sweep(
+    settings: BenchSettings, context: Context, name: str, base: str, repeat: int
+) -> dict[str, Any]:
+    """Run one case at rising rates until it falls behind; return every step."""
+    steps = []
+    sustained = None
+    for rate in settings.open_rates:
+        figures = open_loop.run_vegeta(
+            base,
+            _tag(f"{name}open"),
+            rate,
+            settings.duration,
+            context.stack.pinning.others,
+            workdir=context.workdir / "vegeta",
+        )
+        kept_up = open_loop.is_sustained(rate, settings.duration, figures)
+        steps.append({"rate": rate, "sustained": kept_up, **figures.as_dict()})
+        log.info(
+            "%s open loop #%d at %d/s: %.1f req/s, p50 %.2f ms, p99 %.2f ms%s",
+            name,
+            repeat + 1,
+            rate,
+            figures.throughput,
+            figures.p50_ms,
+            figures.p99_ms,
+            "" if kept_up else ", fell behind",
+        )
+        if not kept_up:
+            break
+        sustained = rate
+    return {"repeat": repeat, "sustained_rate": sustained, "steps": steps}
 
 
 def _profile(settings: BenchSettings, context: Context, output: Path) -> dict[str, Any]:
