@@ -176,9 +176,19 @@ def _open_loop_table(name: str, swept: dict[str, Any] | None) -> str:
         " repeats at each rate.",
         "",
     ]
+    lowest, highest = swept["rates"][0], swept["rates"][-1]
     for case in swept["cases"]:
         rates = ratios.sustained_rates(swept, case)
-        lines.append(f"- {case}: sustained {', '.join(f'{r}/s' for r in rates)}")
+        # the sweep's ends bound a rate rather than measure it
+        named = [
+            f"below {lowest}/s"
+            if r == 0
+            else f"{r}/s or more"
+            if r == highest
+            else f"{r}/s"
+            for r in rates
+        ]
+        lines.append(f"- {case}: sustained {', '.join(named)}")
     lines += [
         "",
         "| rate/s | "

@@ -303,13 +303,21 @@ class EngineClient:
             self.connections.discard()
             raise EngineOutcomeUnknown(f"no answer within {timeout}s", True) from exc
         except (OSError, http.client.HTTPException) as exc:
-            # the connection broke after the request went out, or while it did
+            # some or all of the request may have gone out, so the engine may
+            # have acted on it
             self.connections.discard()
             raise EngineOutcomeUnknown(f"connection lost: {exc}", False) from exc
+        except BaseException:
+            # a connection left halfway through a request can't carry the next
+            self.connections.discard()
+            raise
 
         if response.will_close:
             self.connections.discard()
-        return EngineAnswer(response.status, response.headers, data)
+        # urllib3's header dict joins repeated headers, such as several
+        # WWW-Authenticate challenges, where http.client's returns the first
+        answered = urllib3.HTTPHeaderDict(response.getheaders())
+        return EngineAnswer(response.status, answered, data)
 
     def _target(self, url: str) -> str:
         """Return the request target of a URL under the engine's base URL."""

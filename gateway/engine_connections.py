@@ -3,9 +3,9 @@
 A gthread worker hands each request to one thread, and the request makes its
 engine calls one after another, so a thread never needs a second connection.
 One per thread needs no pool, no lock and no queue, and `http.client` on its
-own does much less per call than a urllib3 pool on top of it: a start cost a
-worker 0.5 ms less CPU this way (2.3 against 2.9 ms, with the instant stub as
-the engine). Pass-through, whose bodies stream, stays on the urllib3 pool.
+own does much less per call than a urllib3 pool on top of it (the README's
+benchmark section has the figures). Pass-through, whose bodies stream, stays
+on the urllib3 pool.
 
 libcurl would be cheaper still, but it sends a request again by itself when a
 reused connection closes before any answer, and a start must never be resent
@@ -31,7 +31,9 @@ class EngineConnections:
     def __init__(self, base_url: str, connect_timeout: float) -> None:
         parts = urlsplit(base_url)
         self._host = parts.hostname or ""
-        self._port = parts.port
+        # always explicit: without a port, http.client would read the last
+        # group of an IPv6 address as one
+        self._port = parts.port or (443 if parts.scheme == "https" else 80)
         self._connect_timeout = connect_timeout
         # one context for every connection: building one loads the CA store
         self._tls = ssl.create_default_context() if parts.scheme == "https" else None
@@ -75,6 +77,9 @@ class EngineConnections:
             connection = http.client.HTTPConnection(
                 self._host, self._port, timeout=self._connect_timeout
             )
+        # a closed connection must fail its next request, never reconnect
+        # inside it with the connect timeout standing in for the read timeout
+        connection.auto_open = 0
         connection.connect()
         return connection
 

@@ -20,6 +20,7 @@ class _LowercaseHeaders(BaseHTTPRequestHandler):
         self.send_response(401)
         self.send_header("content-type", "application/json")
         self.send_header("www-authenticate", 'Basic realm="engine"')
+        self.send_header("WWW-Authenticate", 'Bearer realm="engine"')
         self.send_header("content-length", "2")
         self.end_headers()
         self.wfile.write(b"{}")
@@ -38,7 +39,7 @@ def lowercase_server() -> Iterator[str]:
     server.server_close()
 
 
-def test_header_names_are_looked_up_without_regard_to_case(
+def test_header_names_are_looked_up_without_regard_to_case_and_repeats_are_joined(
     lowercase_server: str,
 ) -> None:
     client = EngineClient(Settings(engine_url=lowercase_server))
@@ -46,5 +47,9 @@ def test_header_names_are_looked_up_without_regard_to_case(
     answer = client.get(f"{lowercase_server}/process-instance/x", {})
 
     assert answer.status == 401
-    assert answer.headers.get("WWW-Authenticate") == 'Basic realm="engine"'
+    # RFC 9110, section 11.6.1: several challenges, all passed on
+    assert (
+        answer.headers.get("WWW-Authenticate")
+        == 'Basic realm="engine", Bearer realm="engine"'
+    )
     assert answer.headers.get("Content-Type") == "application/json"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
@@ -18,12 +19,26 @@ class _Server(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, close_after_answer: bool, say_close: bool) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(
+        self,
+        close_after_answer: bool,
+        say_close: bool,
+        address: tuple[str, int] = ("127.0.0.1", 0),
+    ) -> None:
+        super().__init__(address, _Handler)
         self.close_after_answer = close_after_answer
         self.say_close = say_close
         self.connections = 0
         self.closed = threading.Event()
+
+    def shutdown_request(self, request: object) -> None:
+        # only once the socket is closed has the engine really hung up
+        super().shutdown_request(request)  # type: ignore[arg-type]
+        self.closed.set()
+
+
+class _IPv6Server(_Server):
+    address_family = socket.AF_INET6
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -47,10 +62,6 @@ class _Handler(BaseHTTPRequestHandler):
             # an idle keep-alive connection that the server drops without a
             # word, as a server does once its keep-alive timeout has passed
             self.close_connection = True
-
-    def finish(self) -> None:
-        super().finish()
-        self.server.closed.set()
 
     def log_message(self, format: str, *args: object) -> None:
         return
@@ -121,3 +132,19 @@ def test_a_connection_the_engine_closed_is_replaced_before_the_next_call(
 
     assert (first.status, second.status) == (200, 200)
     assert server.connections == 2
+
+
+def test_an_ipv6_engine_address_without_a_port_is_called_on_port_80() -> None:
+    try:
+        server = _IPv6Server(False, False, ("::1", 80))
+    except OSError as exc:
+        pytest.skip(f"can't listen on [::1]:80 here: {exc}")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = "http://[::1]/engine-rest"
+
+    answer = EngineClient(Settings(engine_url=base)).get(f"{base}/process-instance", {})
+    server.shutdown()
+    server.server_close()
+
+    assert answer.status == 200
+    assert server.connections == 1
