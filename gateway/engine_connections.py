@@ -54,7 +54,8 @@ class EngineConnections:
             connection.close()
             connection = None
         if connection is None:
-            connection = self._connect()
+            # a short read, such as a readiness probe's, bounds the connect too
+            connection = self._connect(min(self._connect_timeout, timeout))
             self._local.connection = connection
 
         connection.sock.settimeout(timeout)
@@ -67,15 +68,15 @@ class EngineConnections:
         if connection is not None:
             connection.close()
 
-    def _connect(self) -> http.client.HTTPConnection:
+    def _connect(self, timeout: float) -> http.client.HTTPConnection:
         connection: http.client.HTTPConnection
         if self._tls is not None:
             connection = http.client.HTTPSConnection(
-                self._host, self._port, timeout=self._connect_timeout, context=self._tls
+                self._host, self._port, timeout=timeout, context=self._tls
             )
         else:
             connection = http.client.HTTPConnection(
-                self._host, self._port, timeout=self._connect_timeout
+                self._host, self._port, timeout=timeout
             )
         # a closed connection must fail its next request, never reconnect
         # inside it with the connect timeout standing in for the read timeout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -10,8 +11,11 @@ from http.server import ThreadingHTTPServer
 
 import pytest
 
+from devenv.ports import free_port
 from gateway.config import Settings
 from gateway.engine import EngineClient
+from gateway.engine import EngineOutcomeUnknown
+from gateway.engine import EngineUnreachable
 
 
 class _Server(ThreadingHTTPServer):
@@ -148,3 +152,40 @@ def test_an_ipv6_engine_address_without_a_port_is_called_on_port_80() -> None:
 
     assert answer.status == 200
     assert server.connections == 1
+
+
+def test_a_start_to_an_engine_that_refuses_connections_was_never_sent() -> None:
+    base = f"http://127.0.0.1:{free_port()}/engine-rest"
+    client = EngineClient(Settings(engine_url=base))
+
+    with pytest.raises(EngineUnreachable):
+        client.start(f"{base}/process-definition/key/k/start", b"{}", {})
+
+
+def test_a_start_whose_answer_never_comes_is_unknown_and_sent_once() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+
+    def read_one_request_then_hang_up() -> None:
+        connection, _ = listener.accept()
+        received.append(connection.recv(65536))
+        # the engine may have started the instance; the gateway never hears
+        connection.close()
+        listener.settimeout(1.0)
+        with contextlib.suppress(TimeoutError):
+            listener.accept()[0].close()
+            received.append(b"a second connection")
+
+    thread = threading.Thread(target=read_one_request_then_hang_up)
+    thread.start()
+    base = f"http://127.0.0.1:{listener.getsockname()[1]}/engine-rest"
+    client = EngineClient(Settings(engine_url=base))
+
+    with pytest.raises(EngineOutcomeUnknown) as raised:
+        client.start(f"{base}/process-definition/key/k/start", b"{}", {})
+    thread.join()
+    listener.close()
+
+    assert raised.value.timed_out is False
+    assert len(received) == 1
+    assert received[0].startswith(b"POST /engine-rest/process-definition/key/k/start")
