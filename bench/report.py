@@ -176,17 +176,10 @@ def _open_loop_table(name: str, swept: dict[str, Any] | None) -> str:
         " repeats at each rate.",
         "",
     ]
-    lowest, highest = swept["rates"][0], swept["rates"][-1]
     for case in swept["cases"]:
-        rates = ratios.sustained_rates(swept, case)
-        # the sweep's ends bound a rate rather than measure it
         named = [
-            f"below {lowest}/s"
-            if r == 0
-            else f"{r}/s or more"
-            if r == highest
-            else f"{r}/s"
-            for r in rates
+            _sustained_label(rate, swept["rates"])
+            for rate in ratios.sustained_rates(swept, case)
         ]
         lines.append(f"- {case}: sustained {', '.join(named)}")
     lines += [
@@ -206,6 +199,15 @@ def _open_loop_table(name: str, swept: dict[str, Any] | None) -> str:
         if any(cell != "" for cell in cells):
             lines.append(f"| {rate} | " + " | ".join(cells) + " |")
     return "\n".join([*lines, ""])
+
+
+def _sustained_label(rate: int, swept_rates: list[int]) -> str:
+    # the sweep's ends bound a rate rather than measure it
+    if rate == 0:
+        return f"below {swept_rates[0]}/s"
+    if rate == swept_rates[-1]:
+        return f"{rate}/s or more"
+    return f"{rate}/s"
 
 
 def _step_cells(steps: list[dict[str, Any]]) -> list[str]:

@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from typing import Any
-from typing import Protocol
 from urllib.parse import quote
 from urllib.parse import urlencode
 
@@ -65,20 +64,12 @@ class EngineOutcomeUnknown(Exception):
         self.timed_out = timed_out
 
 
-class AnswerHeaders(Protocol):
-    """An answer's headers, looked up by name without regard to case."""
-
-    def get(self, name: str, /) -> str | None:
-        """Return the header's value, or None when the answer lacks it."""
-        ...
-
-
 @dataclasses.dataclass(frozen=True)
 class EngineAnswer:
     """A complete answer from the engine."""
 
     status: int
-    headers: AnswerHeaders
+    headers: Mapping[str, str]
     body: bytes
 
     @property

@@ -708,7 +708,7 @@ def _in_flight(identity: ReservationIdentity) -> StartInProgress:
 
 
 def _pass_through(answer: EngineAnswer, outcome: str) -> StartResult:
-    content_type = answer.headers.get("Content-Type") or "application/json"
+    content_type = answer.headers.get("Content-Type", "application/json")
     headers = {"Content-Type": content_type}
     # RFC 9110, section 11.6.1: a 401 names how to authenticate
     challenge = answer.headers.get("WWW-Authenticate")

@@ -221,6 +221,15 @@ def start_gateway(
         gateway.server.app.extensions["gateway"].store.close()
 
 
+@pytest.fixture
+def stub_gateway(
+    stub: EngineStub, start_gateway: Callable[..., RunningGateway]
+) -> RunningGateway:
+    """A gateway in front of the benchmark's stub, for the benchmark's own tests."""
+    # the stub can't read instances, so replays skip the authorization check
+    return start_gateway(engine_url=stub.url, replay_authorization=False)
+
+
 @pytest.fixture(scope="session")
 def gateway(start_gateway: Callable[..., RunningGateway]) -> RunningGateway:
     return start_gateway()

@@ -9,35 +9,16 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
 
-import psycopg
 import pytest
 
 from bench import load
 from bench.dataset import seed_replay_keys
-from bench.stub import EngineStub
 from devenv.ports import free_port
 from tests.conftest import RunningGateway
+from tests.support.reservations import states_and_instances
 
 CPUS = frozenset(os.sched_getaffinity(0))
-
-
-@pytest.fixture
-def stub_gateway(
-    stub: EngineStub, start_gateway: Callable[..., RunningGateway]
-) -> RunningGateway:
-    # the stub can't read instances, so replays skip the authorization check
-    return start_gateway(engine_url=stub.url, replay_authorization=False)
-
-
-def started_rows(database_url: str, pattern: str) -> list[tuple[str, str]]:
-    with psycopg.connect(database_url) as conn:
-        return conn.execute(
-            "SELECT state, process_instance_id FROM reservations"
-            " WHERE business_key LIKE %s",
-            (pattern,),
-        ).fetchall()
 
 
 def test_new_keys_run_records_one_started_reservation_per_start(
@@ -51,7 +32,7 @@ def test_new_keys_run_records_one_started_reservation_per_start(
 
     assert figures.requests > 0
     assert (figures.errors, figures.non_2xx) == (0, 0)
-    rows = started_rows(database_url, f"order-%-{tag}-%")
+    rows = states_and_instances(database_url, f"order-%-{tag}-%")
     # wrk stops with up to one request per connection still in flight
     assert figures.requests <= len(rows) <= figures.requests + 4
     recorded = [instance for state, instance in rows if state == "started"]
@@ -64,7 +45,7 @@ def test_replay_run_gets_only_replays_and_starts_nothing(
 ) -> None:
     prefix = f"replay-{uuid.uuid4().hex[:8]}"
     seed_replay_keys(stub_gateway.url, prefix, 20)
-    before = started_rows(database_url, f"{prefix}-%")
+    before = states_and_instances(database_url, f"{prefix}-%")
 
     figures = load.run_wrk(
         load.replays(stub_gateway.url, prefix, 20),
@@ -75,7 +56,7 @@ def test_replay_run_gets_only_replays_and_starts_nothing(
 
     assert figures.requests > 0
     assert (figures.errors, figures.non_2xx) == (0, 0)
-    assert sorted(started_rows(database_url, f"{prefix}-%")) == sorted(before)
+    assert sorted(states_and_instances(database_url, f"{prefix}-%")) == sorted(before)
 
 
 def test_wrk_without_a_server_fails_instead_of_reporting_figures() -> None:

@@ -9,36 +9,17 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from bench import open_loop
 from bench.figures import LoadFigures
-from bench.stub import EngineStub
 from devenv.ports import free_port
 from tests.conftest import RunningGateway
+from tests.support.reservations import states_and_instances
 
 CPUS = frozenset(os.sched_getaffinity(0))
-
-
-@pytest.fixture
-def stub_gateway(
-    stub: EngineStub, start_gateway: Callable[..., RunningGateway]
-) -> RunningGateway:
-    return start_gateway(engine_url=stub.url, replay_authorization=False)
-
-
-def recorded_instances(database_url: str, tag: str) -> list[str | None]:
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT process_instance_id FROM reservations"
-            " WHERE business_key LIKE %s AND state = 'started'",
-            (f"order-%-{tag}-%",),
-        ).fetchall()
-    return [instance for (instance,) in rows]
 
 
 def test_open_loop_starts_a_new_key_with_every_request(
@@ -50,7 +31,8 @@ def test_open_loop_starts_a_new_key_with_every_request(
 
     assert (figures.requests, figures.errors, figures.non_2xx) == (40, 0, 0)
     assert open_loop.is_sustained(40, 1, figures)
-    instances = recorded_instances(database_url, tag)
+    rows = states_and_instances(database_url, f"order-%-{tag}-%")
+    instances = [instance for state, instance in rows if state == "started"]
     assert len(instances) == 40
     assert len(set(instances)) == 40
 

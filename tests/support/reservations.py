@@ -53,3 +53,13 @@ def post_start(
     """Send a start of the default definition key to a running gateway."""
     with gateway.client() as http:
         return http.post(start_path(), json=document, timeout=timeout)
+
+
+def states_and_instances(database_url: str, pattern: str) -> list[tuple[str, str]]:
+    """Return the state and instance id of every row whose businessKey is LIKE it."""
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            "SELECT state, process_instance_id FROM reservations"
+            " WHERE business_key LIKE %s",
+            (pattern,),
+        ).fetchall()
