@@ -213,16 +213,12 @@ class Gateway:
         self.name = name
         self.port = free_port()
         self.log_path = root / f"gateway-{name}.log"
-        metrics_dir = root / f"metrics-{name}"
-        metrics_dir.mkdir(parents=True, exist_ok=True)
         self.env = {
             **os.environ,
             "GATEWAY_DATABASE_URL": database_url,
             "GATEWAY_ENGINE_URL": engine_url,
             "GATEWAY_PORT": str(self.port),
             "GATEWAY_LOG_LEVEL": "WARNING",
-            # the benchmark's own folder, so no stray temporary folder stays behind
-            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
             "GATEWAY_GRACE_PERIOD": "5",
             **extra_env,
         }

@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -50,23 +51,36 @@ def serve(args: argparse.Namespace) -> int:
             os.environ[variable] = str(value)
     settings = load_settings()
     settings.require_database_url()
-    _prepare_metrics_dir()
+    created = _prepare_metrics_dir(settings.runtime_dir)
 
     from gateway.server import GatewayServer  # noqa: PLC0415 -- see the note above
 
-    GatewayServer().run()
+    try:
+        GatewayServer().run()
+    finally:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
     return 0
 
 
-def _prepare_metrics_dir() -> None:
-    """Give the workers an empty folder for their combined metrics."""
+def _prepare_metrics_dir(runtime_dir: str | None) -> str | None:
+    """Give the workers an empty folder for their combined metrics.
+
+    Return the folder if it was made here, for removal when the gateway stops.
+    """
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:
         # samples of an earlier run of this folder would be summed in
         for stale in Path(directory).glob("*.db"):
             stale.unlink()
-        return
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
+        return None
+
+    # every request writes its samples into files mapped into memory; on a
+    # disk-backed filesystem such a write can fault and wait for the disk, and
+    # it waits holding the interpreter lock, so every thread of the worker waits
+    created = tempfile.mkdtemp(prefix="gateway-metrics-", dir=runtime_dir)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = created
+    return created
 
 
 def migrate(args: argparse.Namespace) -> int:

@@ -21,6 +21,9 @@ _HOSTNAME = re.compile(
 )
 # gunicorn's worker classes for a WSGI app; the gateway is tested with gthread
 WORKER_CLASSES = ("gthread", "sync", "gevent", "eventlet", "tornado")
+# Linux's shared-memory filesystem: files there live in memory, never on a disk.
+# Only mkdtemp and mkstemp create anything there, under random private names
+MEMORY_FILESYSTEM = "/dev/shm"  # noqa: S108
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +57,8 @@ class Settings:
     trusted_proxies: int = 0
     grace_period: float = 30.0
     keepalive: int = 75
+    # None: the system's temporary folder
+    runtime_dir: str | None = None
     api_keys: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
     reconcile_user: str | None = None
     reconcile_password: str | None = dataclasses.field(default=None, repr=False)
@@ -117,12 +122,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         trusted_proxies=reader.non_negative_int("GATEWAY_TRUSTED_PROXIES", 0),
         grace_period=reader.non_negative_float("GATEWAY_GRACE_PERIOD", 30.0),
         keepalive=reader.positive_int("GATEWAY_KEEPALIVE", 75),
+        runtime_dir=reader.directory("GATEWAY_RUNTIME_DIR", _memory_filesystem()),
         api_keys=reader.api_keys("GATEWAY_API_KEYS"),
         reconcile_user=env.get("GATEWAY_RECONCILE_USER") or None,
         reconcile_password=env.get("GATEWAY_RECONCILE_PASSWORD") or None,
     )
     _check_lease(settings)
     return settings
+
+
+def _memory_filesystem() -> str | None:
+    """Return /dev/shm where it exists and this user may write there."""
+    found = os.path.isdir(MEMORY_FILESYSTEM) and os.access(
+        MEMORY_FILESYSTEM, os.W_OK | os.X_OK
+    )
+    return MEMORY_FILESYSTEM if found else None
 
 
 def _check_lease(settings: Settings) -> None:
@@ -221,6 +235,18 @@ class _Reader:
                 )
             keys[caller] = key
         return keys
+
+    def directory(self, name: str, default: str | None) -> str | None:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        if not os.path.isdir(raw):
+            raise ConfigError(f"{name} must be an existing folder, got {raw!r}")
+        if not os.access(raw, os.W_OK | os.X_OK):
+            raise ConfigError(
+                f"{name} must be a folder this user can write, got {raw!r}"
+            )
+        return raw
 
     def port(self, name: str, default: int) -> int:
         value = self.positive_int(name, default)

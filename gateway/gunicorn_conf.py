@@ -38,6 +38,10 @@ secure_scheme_headers: dict[str, str] = {}
 forwarder_headers = ""
 # replicas on one host would all claim the same default control socket path
 control_socket_disable = True
+# each worker proves it is alive by touching a file after every turn of its
+# loop; on a disk-backed filesystem that touch can wait on the disk's journal
+# for as long as the disk is busy, and the worker takes no request meanwhile
+worker_tmp_dir = _settings.runtime_dir
 accesslog = None
 errorlog = "-"
 loglevel = _settings.log_level.lower()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -45,6 +47,7 @@ def test_defaults_follow_the_engine_timeout() -> None:
         ("GATEWAY_HOST", "127.0.0.1:8000"),
         ("GATEWAY_HOST", "gate way"),
         ("GATEWAY_WORKER_CLASS", "threads"),
+        ("GATEWAY_RUNTIME_DIR", "/no/such/folder"),
     ],
 )
 def test_bad_value_names_the_variable(variable: str, value: str) -> None:
@@ -52,6 +55,23 @@ def test_bad_value_names_the_variable(variable: str, value: str) -> None:
         load_settings({variable: value})
 
     assert variable in raised.value.message
+
+
+@pytest.mark.skipif(
+    not os.access("/dev/shm", os.W_OK), reason="no writable /dev/shm here"
+)
+def test_the_runtime_files_go_to_memory_by_default() -> None:
+    assert load_settings({}).runtime_dir == "/dev/shm"
+
+
+def test_a_runtime_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    plain_file = tmp_path / "file"
+    plain_file.write_text("")
+
+    with pytest.raises(ConfigError) as raised:
+        load_settings({"GATEWAY_RUNTIME_DIR": str(plain_file)})
+
+    assert "GATEWAY_RUNTIME_DIR" in raised.value.message
 
 
 @pytest.mark.parametrize(

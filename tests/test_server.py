@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -126,3 +128,56 @@ def test_a_malformed_chunked_body_is_refused_with_nothing_reserved(
     assert document["type"] == "InvalidRequestException"
     assert count_reservations(own_database) == 0
     assert healthy.status_code == 200
+
+
+def test_heartbeat_and_metrics_files_live_in_the_runtime_dir(
+    database_url: str, engine_url: str, tmp_path: Path
+) -> None:
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    env = {
+        "GATEWAY_DATABASE_URL": database_url,
+        "GATEWAY_ENGINE_URL": engine_url,
+        "GATEWAY_WORKERS": "1",
+        "GATEWAY_RUNTIME_DIR": str(runtime),
+    }
+    replica = Replica(env, tmp_path / "replica.log")
+    # serve makes its own metrics folder only when none is given
+    replica.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    replica.start()
+    assert replica.process is not None
+    try:
+        # a request has written its samples by the time its answer arrives
+        assert httpx.get(f"{replica.url}/healthz").status_code == 200
+        (worker,) = _children(replica.process.pid)
+        open_files = _open_files(worker)
+        mapped_files = _mapped_files(worker)
+        metrics_dirs = list(runtime.glob("gateway-metrics-*"))
+    finally:
+        replica.stop()
+
+    heartbeat = f"{runtime}/wgunicorn-"
+    assert any(name.startswith(heartbeat) for name in open_files), open_files
+    (metrics_dir,) = metrics_dirs
+    assert any(name.startswith(f"{metrics_dir}/") for name in mapped_files)
+    # the folder that serve made for itself goes when it stops
+    assert not metrics_dir.exists()
+
+
+def _children(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children]
+
+
+def _open_files(pid: int) -> list[str]:
+    names = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        # a socket that closes between the listing and the read is no file of ours
+        with contextlib.suppress(FileNotFoundError):
+            names.append(os.readlink(fd))
+    return names
+
+
+def _mapped_files(pid: int) -> set[str]:
+    lines = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    return {line.split(maxsplit=5)[5] for line in lines if len(line.split()) == 6}
