@@ -34,6 +34,12 @@ class Replica:
             "GATEWAY_HOST": host,
             "GATEWAY_PORT": str(self.port),
         }
+        if "GATEWAY_RUNTIME_DIR" not in env:
+            # a replica that a test kills can't clean up after itself, so its
+            # heartbeat and metrics files stay with the test's, not in /dev/shm
+            runtime = log_path.parent / f"runtime-{self.port}"
+            runtime.mkdir(parents=True, exist_ok=True)
+            self.env["GATEWAY_RUNTIME_DIR"] = str(runtime)
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
