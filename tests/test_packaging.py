@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from dockerfile_parse import DockerfileParser
 
+from bench.procfs import children_of
 from devenv.ports import free_port
 from devenv.ports import is_listening
 from devenv.ports import wait_until
@@ -160,8 +161,3 @@ def uid_of(pid: int) -> int:
         if line.startswith("Uid:"):
             return int(line.split()[1])
     raise AssertionError(f"no Uid line for process {pid}")
-
-
-def children_of(pid: int) -> list[int]:
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(child) for child in children]

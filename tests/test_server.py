@@ -15,6 +15,7 @@ import orjson
 import psycopg
 import pytest
 
+from bench.procfs import children_of
 from tests.support.replica import Replica
 
 START = "/engine-rest/process-definition/key/gateway-waiting/start"
@@ -149,7 +150,7 @@ def test_heartbeat_and_metrics_files_live_in_the_runtime_dir(
     try:
         # a request has written its samples by the time its answer arrives
         assert httpx.get(f"{replica.url}/healthz").status_code == 200
-        (worker,) = _children(replica.process.pid)
+        (worker,) = children_of(replica.process.pid)
         open_files = _open_files(worker)
         mapped_files = _mapped_files(worker)
         metrics_dirs = list(runtime.glob("gateway-metrics-*"))
@@ -162,11 +163,6 @@ def test_heartbeat_and_metrics_files_live_in_the_runtime_dir(
     assert any(name.startswith(f"{metrics_dir}/") for name in mapped_files)
     # the folder that serve made for itself goes when it stops
     assert not metrics_dir.exists()
-
-
-def _children(pid: int) -> list[int]:
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(child) for child in children]
 
 
 def _open_files(pid: int) -> list[str]:
