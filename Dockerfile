@@ -8,7 +8,8 @@ RUN python -m venv /opt/gateway
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
 COPY migrations ./migrations
-RUN /opt/gateway/bin/pip install .
+# with gevent, so that GATEWAY_WORKER_CLASS=gevent needs nothing more
+RUN /opt/gateway/bin/pip install '.[gevent]'
 
 # runtime: only the virtual environment, run by an unprivileged user
 FROM python:3.11-slim-bookworm

@@ -104,7 +104,7 @@ class FoundInstance:
 class EngineClient:
     """Talk to the engine over kept-alive connections with explicit timeouts.
 
-    Starts and reads go over each thread's own connection; pass-through streams
+    Starts and reads go over connections lent one call at a time; pass-through streams
     over a urllib3 pool.
     """
 
@@ -279,7 +279,7 @@ class EngineClient:
         headers: dict[str, str],
         timeout: float,
     ) -> EngineAnswer:
-        """Make one call on this thread's connection and read the whole answer."""
+        """Make one call on a lent connection and read the whole answer."""
         target = self._target(url)
         try:
             connection = self.connections.acquire(timeout)
@@ -291,20 +291,22 @@ class EngineClient:
             response = connection.getresponse()
             data = response.read()
         except TimeoutError as exc:
-            self.connections.discard()
+            self.connections.discard(connection)
             raise EngineOutcomeUnknown(f"no answer within {timeout}s", True) from exc
         except (OSError, http.client.HTTPException) as exc:
             # some or all of the request may have gone out, so the engine may
             # have acted on it
-            self.connections.discard()
+            self.connections.discard(connection)
             raise EngineOutcomeUnknown(f"connection lost: {exc}", False) from exc
         except BaseException:
             # a connection left halfway through a request can't carry the next
-            self.connections.discard()
+            self.connections.discard(connection)
             raise
 
         if response.will_close:
-            self.connections.discard()
+            self.connections.discard(connection)
+        else:
+            self.connections.release(connection)
         # urllib3's header dict joins repeated headers, such as several
         # WWW-Authenticate challenges, where http.client's returns the first
         answered = urllib3.HTTPHeaderDict(response.getheaders())

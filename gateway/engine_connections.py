@@ -1,11 +1,13 @@
-"""Kept-alive connections to the engine for starts and reads: one per thread.
+"""Kept-alive connections to the engine for starts and reads, lent one call at a time.
 
-A gthread worker hands each request to one thread, and the request makes its
-engine calls one after another, so a thread never needs a second connection.
-One per thread needs no pool, no lock and no queue, and `http.client` on its
-own does much less per call than a urllib3 pool on top of it (the README's
-benchmark section has the figures). Pass-through, whose bodies stream, stays
-on the urllib3 pool.
+A call takes the most recently used idle connection, or opens a new one, and
+gives it back once it has read the whole answer. The worker therefore holds as
+many connections as it ever made calls at once: one per thread in a gthread
+worker, one per running request in a gevent worker, however many clients keep
+connections open to it. Taking and giving back are a deque's pop and append,
+which are atomic, so this needs no lock, and `http.client` on its own does much
+less per call than a urllib3 pool on top of it (the README's benchmark section
+has the figures). Pass-through, whose bodies stream, stays on the urllib3 pool.
 
 libcurl would be cheaper still, but it sends a request again by itself when a
 reused connection closes before any answer, and a start must never be resent
@@ -14,10 +16,10 @@ by the transport.
 
 from __future__ import annotations
 
+import collections
 import http.client
 import logging
 import ssl
-import threading
 from urllib.parse import urlsplit
 
 from urllib3.util.wait import wait_for_read
@@ -26,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 class EngineConnections:
-    """Give each thread its own kept-alive connection to the engine's host."""
+    """Lend kept-alive connections to the engine's host, one call at a time."""
 
     def __init__(self, base_url: str, connect_timeout: float) -> None:
         parts = urlsplit(base_url)
@@ -37,35 +39,42 @@ class EngineConnections:
         self._connect_timeout = connect_timeout
         # one context for every connection: building one loads the CA store
         self._tls = ssl.create_default_context() if parts.scheme == "https" else None
-        self._local = threading.local()
+        # the most recently used connection is taken first, so that the ones
+        # left over from a busy moment sit idle until the engine closes them
+        self._idle: collections.deque[http.client.HTTPConnection] = collections.deque()
 
     def acquire(self, timeout: float) -> http.client.HTTPConnection:
-        """Return this thread's open connection, with `timeout` for its reads.
+        """Lend an open connection, with `timeout` for its reads.
 
         Raises OSError when a new connection can't be made; nothing was sent then.
         """
-        connection: http.client.HTTPConnection | None = getattr(
-            self._local, "connection", None
-        )
-        if connection is not None and _is_dropped(connection):
-            # the engine closed it while it sat idle, as servers do after
-            # their keep-alive timeout; sending on it would lose the request
-            log.debug("engine connection was closed by the engine, reconnecting")
-            connection.close()
-            connection = None
+        connection = self._take_idle()
         if connection is None:
             # a short read, such as a readiness probe's, bounds the connect too
             connection = self._connect(min(self._connect_timeout, timeout))
-            self._local.connection = connection
 
         connection.sock.settimeout(timeout)
         return connection
 
-    def discard(self) -> None:
-        """Close this thread's connection, so that its next call reconnects."""
-        connection = getattr(self._local, "connection", None)
-        self._local.connection = None
-        if connection is not None:
+    def release(self, connection: http.client.HTTPConnection) -> None:
+        """Take back a connection whose answer was read in full, for the next call."""
+        self._idle.append(connection)
+
+    def discard(self, connection: http.client.HTTPConnection) -> None:
+        """Close a connection that can't carry another call."""
+        connection.close()
+
+    def _take_idle(self) -> http.client.HTTPConnection | None:
+        while True:
+            try:
+                connection = self._idle.pop()
+            except IndexError:
+                return None
+            if not _is_dropped(connection):
+                return connection
+            # the engine closed it while it sat idle, as servers do after
+            # their keep-alive timeout; sending on it would lose the request
+            log.debug("engine connection was closed by the engine, reconnecting")
             connection.close()
 
     def _connect(self, timeout: float) -> http.client.HTTPConnection:

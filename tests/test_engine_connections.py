@@ -1,4 +1,4 @@
-"""Each thread's kept-alive connection to the engine: reuse, and what ends it."""
+"""Kept-alive connections to the engine: reuse, and what ends one."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ class _Server(ThreadingHTTPServer):
         self.say_close = say_close
         self.connections = 0
         self.closed = threading.Event()
+        self.together: threading.Barrier | None = None
 
     def shutdown_request(self, request: object) -> None:
         # only once the socket is closed has the engine really hung up
@@ -54,6 +55,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.connections += 1
 
     def do_GET(self) -> None:
+        if self.server.together is not None:
+            self.server.together.wait()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", "2")
@@ -90,7 +93,7 @@ def _client(server: _Server) -> tuple[EngineClient, str]:
     return EngineClient(Settings(engine_url=base)), f"{base}/process-instance"
 
 
-def test_a_thread_keeps_one_connection_for_its_calls(server: _Server) -> None:
+def test_calls_one_after_another_keep_one_connection(server: _Server) -> None:
     client, url = _client(server)
 
     answers = [client.get(url, {}) for _ in range(5)]
@@ -99,21 +102,29 @@ def test_a_thread_keeps_one_connection_for_its_calls(server: _Server) -> None:
     assert server.connections == 1
 
 
-def test_each_thread_has_its_own_connection(server: _Server) -> None:
+def test_calls_at_once_get_their_own_connections_and_later_calls_reuse_them(
+    server: _Server,
+) -> None:
     client, url = _client(server)
+    server.together = threading.Barrier(2, timeout=10)
     statuses: list[int] = []
 
-    def call_twice() -> None:
-        statuses.extend(client.get(url, {}).status for _ in range(2))
+    def call() -> None:
+        statuses.append(client.get(url, {}).status)
 
-    threads = [threading.Thread(target=call_twice) for _ in range(3)]
+    # the engine answers neither call until both have arrived, so the two are
+    # in flight at once and can't share a connection
+    threads = [threading.Thread(target=call) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    server.together = None
+    for _ in range(4):
+        call()
 
     assert statuses == [200] * 6
-    assert server.connections == 3
+    assert server.connections == 2
 
 
 @pytest.mark.parametrize(
