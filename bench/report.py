@@ -70,8 +70,8 @@ def _header(document: dict[str, Any]) -> str:
         f"- {settings['repeats']} repeats of {settings['duration']:g} s per case and"
         f" concurrency, after a {settings['warmup']:g} s warm-up each;"
         f" engine warm-up {settings['engine_warmup']:g} s",
-        f"- gateway: {_workers(document)} x"
-        f" {settings['gateway_threads']} threads;"
+        f"- gateway: {settings.get('gateway_worker_class', 'gthread')}"
+        f" {_workers(document)} x {settings['gateway_threads']} threads;"
         f" {meta['versions'].get('postgres', 'PostgreSQL')}"
         f" ({'durable' if settings['durable'] else 'fsync off'});"
         f" {meta['versions'].get('wrk', 'wrk')};"

@@ -29,6 +29,8 @@ class BenchSettings:
     # None: one worker per CPU that the gateway may use in a pinning mode
     gateway_workers: int | None
     gateway_threads: int
+    # GATEWAY_WORKER_CLASS of every gateway; the product's default unless asked
+    gateway_worker_class: str
     engine_heap: str
     durable: bool
     profile: bool
@@ -68,6 +70,7 @@ def load_settings(
             int(_number(env, "BENCH_WORKERS", 1)) if env.get("BENCH_WORKERS") else None
         ),
         gateway_threads=int(_number(env, "BENCH_THREADS", 16)),
+        gateway_worker_class=env.get("BENCH_WORKER_CLASS", "gthread"),
         engine_heap=env.get("BENCH_ENGINE_HEAP", "2g"),
         durable=_flag(env, "BENCH_DURABLE", True),
         profile=profile,

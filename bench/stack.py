@@ -104,6 +104,7 @@ def start_stack(
     gateway_env = {
         "GATEWAY_WORKERS": str(gateway_workers(settings, pinning)),
         "GATEWAY_THREADS": str(settings.gateway_threads),
+        "GATEWAY_WORKER_CLASS": settings.gateway_worker_class,
     }
     gateways = {
         ENGINE_GATEWAY: Gateway(
