@@ -8,8 +8,7 @@ RUN python -m venv /opt/gateway
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
 COPY migrations ./migrations
-# with gevent, so that GATEWAY_WORKER_CLASS=gevent needs nothing more
-RUN /opt/gateway/bin/pip install '.[gevent]'
+RUN /opt/gateway/bin/pip install .
 
 # runtime: only the virtual environment, run by an unprivileged user
 FROM python:3.11-slim-bookworm

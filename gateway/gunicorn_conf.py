@@ -14,14 +14,13 @@ _settings = load_settings()
 bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.workers
 threads = _settings.threads
-# gthread and gevent are the gateway's own subclasses of them: gthread stops
-# listening at once on SIGTERM, and gevent runs only as many requests at once
-# as a gthread worker has threads; the other classes are gunicorn's as they are
-_GATEWAY_WORKERS = {
-    "gthread": "gateway.worker.GatewayThreadWorker",
-    "gevent": "gateway.gevent_worker.GatewayGeventWorker",
-}
-worker_class = _GATEWAY_WORKERS.get(_settings.worker_class, _settings.worker_class)
+# gthread is the gateway's own subclass of it, which stops listening at once
+# on SIGTERM; the other classes are gunicorn's as they are
+worker_class = (
+    "gateway.worker.GatewayThreadWorker"
+    if _settings.worker_class == "gthread"
+    else _settings.worker_class
+)
 # a start may wait for the engine for the whole engine timeout, plus the time it
 # takes to look the outcome up afterwards
 timeout = int(_settings.engine_timeout * 2 + 30)

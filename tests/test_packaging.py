@@ -80,7 +80,7 @@ def image_venv() -> Iterator[Path]:
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     install = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-q", f"{ROOT}[gevent]"],
+        [str(venv / "bin" / "pip"), "install", "-q", str(ROOT)],
         capture_output=True,
         timeout=600,
         check=False,

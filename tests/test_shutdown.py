@@ -20,9 +20,7 @@ START = "/engine-rest/process-definition/key/gateway-waiting/start"
 GRACE_PERIOD = 30
 
 
-@pytest.mark.parametrize("worker_class", ["gthread", "gevent"])
 def test_sigterm_during_a_held_forward_refuses_new_requests_and_loses_no_answer(
-    worker_class: str,
     database_url: str,
     proxy: EngineProxy,
     tmp_path: Path,
@@ -33,7 +31,6 @@ def test_sigterm_during_a_held_forward_refuses_new_requests_and_loses_no_answer(
     env = {
         "GATEWAY_DATABASE_URL": database_url,
         "GATEWAY_ENGINE_URL": proxy.url,
-        "GATEWAY_WORKER_CLASS": worker_class,
         "GATEWAY_WORKERS": "1",
         "GATEWAY_GRACE_PERIOD": str(GRACE_PERIOD),
     }
