@@ -3,10 +3,11 @@
 A call takes the most recently used idle connection, or opens a new one, and
 gives it back once it has read the whole answer. The worker therefore holds as
 many connections as it ever made calls at once, at most one per thread,
-whatever the worker class and however many clients keep connections open to it. Taking and giving back are a deque's pop and append,
-which are atomic, so this needs no lock, and `http.client` on its own does much
-less per call than a urllib3 pool on top of it (the README's benchmark section
-has the figures). Pass-through, whose bodies stream, stays on the urllib3 pool.
+whatever the worker class and however many clients keep connections open to
+it. Taking and giving back are a deque's pop and append, which are atomic, so
+this needs no lock, and `http.client` on its own does much less per call than
+a urllib3 pool on top of it (the README's benchmark section has the figures).
+Pass-through, whose bodies stream, stays on the urllib3 pool.
 
 libcurl would be cheaper still, but it sends a request again by itself when a
 reused connection closes before any answer, and a start must never be resent
