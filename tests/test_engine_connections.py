@@ -6,6 +6,7 @@ import contextlib
 import socket
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 
@@ -35,6 +36,8 @@ class _Server(ThreadingHTTPServer):
         self.connections = 0
         self.closed = threading.Event()
         self.together: threading.Barrier | None = None
+        # set: the first request is answered late, once the test releases it
+        self.hold_first: threading.Event | None = None
 
     def shutdown_request(self, request: object) -> None:
         # only once the socket is closed has the engine really hung up
@@ -57,13 +60,26 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.server.together is not None:
             self.server.together.wait()
+        held, self.server.hold_first = self.server.hold_first, None
+        if held is not None:
+            held.wait(10)
+            # the gateway has closed this connection if it is right, and then
+            # the late answer has nowhere to go
+            try:
+                self._answer(b'["late"]')
+            except OSError:
+                self.close_connection = True
+            return
+        self._answer(b"[]")
+
+    def _answer(self, body: bytes) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", "2")
+        self.send_header("Content-Length", str(len(body)))
         if self.server.say_close:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(b"[]")
+        self.wfile.write(body)
         self.wfile.flush()
         if self.server.close_after_answer:
             # an idle keep-alive connection that the server drops without a
@@ -124,6 +140,28 @@ def test_calls_at_once_get_their_own_connections_and_later_calls_reuse_them(
         call()
 
     assert statuses == [200] * 6
+    assert server.connections == 2
+
+
+def test_a_call_that_timed_out_never_lends_its_connection_again(
+    server: _Server,
+) -> None:
+    client, url = _client(server)
+    release = threading.Event()
+    server.hold_first = release
+
+    with ThreadPoolExecutor(1) as pool:
+        with pytest.raises(EngineOutcomeUnknown) as raised:
+            client.get(url, {}, timeout=0.2)
+        try:
+            # the first connection still waits for its late answer: a call
+            # lent it again would wait too, and then read that answer as its own
+            answer = pool.submit(client.get, url, {}).result(timeout=10)
+        finally:
+            release.set()
+
+    assert raised.value.timed_out is True
+    assert (answer.status, answer.body) == (200, b"[]")
     assert server.connections == 2
 
 
