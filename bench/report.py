@@ -117,6 +117,8 @@ def _ratio_table(modes: dict[str, Any]) -> str:
 
 def _ratio_cell(ratio: dict[str, Any]) -> str:
     value = ratio.get("value")
+    if "below" in ratio:
+        return f"n/a: GP fell behind at the lowest rate, {ratio['below']}/s"
     if value is None or math.isnan(value):
         return "n/a"
     unit = ratio["unit"]

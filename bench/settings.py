@@ -63,7 +63,7 @@ def load_settings(
         open_rates=_integers(
             env,
             "BENCH_OPEN_RATES",
-            (50, 100) if quick else tuple(range(150, 425, 25)),
+            (50, 100) if quick else tuple(range(50, 425, 25)),
         ),
         pinnings=_pinnings(env),
         gateway_workers=(

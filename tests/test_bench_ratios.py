@@ -82,3 +82,30 @@ def test_spread_gives_the_interquartile_range_only_from_four_repeats(
     values: list[float], expected: dict[str, float]
 ) -> None:
     assert spread(values) == expected
+
+
+def sweep(rates: list[int], **sustained: list[int | None]) -> dict[str, Any]:
+    """Build an open-loop sweep: per case, the highest rate each repeat sustained."""
+    cases = {
+        name: [{"sustained_rate": rate} for rate in repeats]
+        for name, repeats in sustained.items()
+    }
+    return {"rates": rates, "cases": cases}
+
+
+def test_open_loop_ratio_divides_the_median_sustained_rates() -> None:
+    swept = sweep([50, 75, 100], GP=[75, 50, 100], DP=[100, 100, 75])
+
+    result = ratios.open_loop_ratio(swept)
+
+    assert result["value"] == 0.75
+    assert (result["paired_min"], result["paired_max"]) == (0.5, 1.333)
+
+
+def test_open_loop_ratio_is_undefined_below_the_sweeps_lowest_rate() -> None:
+    swept = sweep([150, 175], GP=[None, None, 150], DP=[175, None, 150])
+
+    result = ratios.open_loop_ratio(swept)
+
+    assert result["value"] is None
+    assert result["below"] == 150
