@@ -128,7 +128,13 @@ def test_the_run_started_instances_and_left_nothing_unsettled(
     in_engine = engine_business_keys(engine_http, [row[0] for row in started])
     missing = [row for row in started if in_engine.get(row[0]) != row[1]]
     with capsys.disabled():
-        figures = {**STATS, "reservations": states, "missing": len(missing)}
+        figures = {
+            **STATS,
+            "5xx": STATS["5xx"],
+            "reservations": states,
+            "pending": states.get("pending", 0),
+            "missing": len(missing),
+        }
         print("\nschemathesis:", json.dumps(figures))
 
     assert STATS["cases"] > 0
