@@ -116,12 +116,11 @@ def open_loop_ratio(swept: dict[str, Any] | None) -> dict[str, Any]:
     """Return GP's highest sustained arrival rate against DP's, with its spread."""
     gateway = sustained_rates(swept, "GP")
     engine = sustained_rates(swept, "DP")
-    if not gateway or not engine:
+    if not swept or not gateway or not engine:
         return {"value": None}
     if statistics.median(gateway) == 0:
         # the sweep began above what the gateway sustained; a ratio of 0 would
         # claim it sustained nothing, when all that is known is an upper bound
-        assert swept is not None
         return {"value": None, "below": swept["rates"][0], "GP": gateway, "DP": engine}
     paired = [_divide(a, b) for a, b in zip(gateway, engine, strict=False)]
     return {
